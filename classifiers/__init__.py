@@ -1,0 +1,1 @@
+"""Refusal classifiers behind one protocol."""

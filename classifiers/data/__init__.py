@@ -1,0 +1,1 @@
+"""Training data for the refusal classifiers (generator and fragments written for this project)."""

@@ -1,0 +1,30 @@
+"""Shared CLI options and helpers. Rich output lives only under probe/cli/."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+out = Console()
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store (env PROBE_DB; default: SQLite in the user data dir).")]
+BrokerOpt = Annotated[str | None, typer.Option("--broker", help="Celery broker URL, e.g. redis://127.0.0.1:6379/0 (env PROBE_BROKER). Without one, work runs in-process.")]
+
+
+def db_url(db: str | None) -> str | None:
+    return db or os.environ.get("PROBE_DB") or None
+
+
+def broker_url(broker: str | None) -> str | None:
+    return broker or os.environ.get("PROBE_BROKER") or None
+
+
+def quiet_logs() -> None:
+    logging.basicConfig(level=os.environ.get("PROBE_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("LiteLLM", "litellm", "httpx", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)

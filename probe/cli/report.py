@@ -1,0 +1,87 @@
+"""`probe report ID`: the campaign's aggregates as a table, JSON, Markdown or HTML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from probe.cli.common import DbOpt, db_url, out
+
+
+def _tables(report: dict) -> None:
+    from probe.report_text import ci, fmt, survey_rows
+
+    c = report["campaign"]
+    out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
+              f"failed {c['status']['failed']}, pending {c['status']['pending']}")
+    for model, m in report["models"].items():
+        for sname, s in m["surveys"].items():
+            bnames = [b for b in s["summary"]["mean_kl_to_baseline"] if b != "uniform"]  # KL uniform has its column
+            t = Table(title=f"{model}{' (simulator)' if m['simulator'] else ''} · survey {sname}")
+            for col in ["question", "n", "invalid", "A-bias", "norm. entropy", "KL uniform",
+                        *[f"KL {b}" for b in bnames], "modal answer"]:
+                if col == "modal answer":
+                    t.add_column(col, max_width=36, no_wrap=True, overflow="ellipsis")
+                else:
+                    t.add_column(col, justify="left" if col == "question" else "right")
+            for var, q in s["questions"].items():
+                t.add_row(var, *survey_rows(q, bnames))
+            sm = s["summary"]
+            t.caption = (f"mean A-bias {fmt(sm['mean_a_bias'])} · mean norm. entropy {fmt(sm['mean_normalized_entropy'])}"
+                         f" · mean KL uniform {fmt(sm['mean_kl_to_uniform'])} · invalid rate {fmt(sm['invalid_rate'])}")
+            out.print(t)
+        for pname, r in m["refusals"].items():
+            t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")
+            for col in ["category", "n", "refusals", "rate", "95% CI"]:
+                t.add_column(col, justify="left" if col == "category" else "right")
+            for cat, x in r["by_category"].items():
+                t.add_row(cat, str(x["n"]), str(x["refusals"]), fmt(x["refusal_rate"]), ci(x["ci95"]))
+            out.print(t)
+
+
+def report(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id (printed by `probe run`).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | html")] = "table",
+    baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Compare with these populations (default: the campaign's).")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Show a campaign's results."""
+    from probe import report as rep
+    from probe.errors import ProbeError
+    from probe.store import open_store
+
+    if format not in ("table", "json", "markdown", "html"):
+        raise ProbeError(f"--format: '{format}' is not one of table, json, markdown, html")
+    data = rep.build(open_store(db_url(db)), campaign_id, baseline)
+    if format == "table" and out_file is None:
+        _tables(data)
+        return
+    if format == "json":
+        text = json.dumps(data, indent=2, default=str)
+    elif format == "markdown":
+        from probe.report_text import markdown
+
+        text = markdown(data)
+    elif format == "html":
+        from probe.report_html import html
+
+        text = html(data)
+    else:
+        from probe.report_text import markdown
+
+        text = markdown(data)
+    if out_file:
+        tmp = out_file.with_name(out_file.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out_file)
+    else:
+        print(text)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

@@ -1,0 +1,103 @@
+"""`probe run`: plan a campaign, store it, run it in-process or on the fleet, print its id last."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from probe.cli.common import BrokerOpt, DbOpt, broker_url, db_url, err, quiet_logs
+from probe.spec import CampaignSpec, ModelSpec, load_spec_file
+
+DEFAULT_MODEL = "local/smollm2-135m"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err, transient=False)
+
+
+def run(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help=f"LiteLLM model id; repeat for several (default {DEFAULT_MODEL}).")] = None,
+    survey: Annotated[list[str] | None, typer.Option("--survey", help="Questionnaire name or YAML file (default acs2019 when no --refusals).")] = None,
+    refusals: Annotated[list[str] | None, typer.Option("--refusals", help="Refusal prompt set name or JSONL file.")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Samples per (model, item).")] = 10,
+    seed: Annotated[int, typer.Option(help="Campaign seed: answer orders and model seeds derive from it.")] = 0,
+    ordering: Annotated[str, typer.Option(help="random | fixed | reversed answer order.")] = "random",
+    api_base: Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")] = None,
+    temperature: Annotated[float, typer.Option(min=0, max=2)] = 1.0,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
+    answer_mode: Annotated[str, typer.Option("--answer-mode", help="auto | logprobs | text.")] = "auto",
+    template: Annotated[str, typer.Option(help="Survey prompt template (paper, acs-context, household, interview, no-system).")] = "paper",
+    baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds per model call before it is retried.")] = 60.0,
+    spec_file: Annotated[str | None, typer.Option("--spec", help="A campaign spec YAML file instead of flags.")] = None,
+    db: DbOpt = None,
+    broker: BrokerOpt = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="With a broker: enqueue and return at once.")] = False,
+) -> None:
+    """Run a survey and/or refusal campaign; prints the campaign id as the last line of stdout."""
+    from pydantic import ValidationError
+
+    from probe import campaigns, dispatch
+    from probe.errors import ProbeError
+    from probe.render import TEMPLATES
+    from probe.store import open_store
+
+    quiet_logs()
+    if spec_file:
+        spec = load_spec_file(spec_file)
+    else:
+        if template not in TEMPLATES:
+            raise ProbeError(f"unknown template '{template}' (available: {', '.join(TEMPLATES)})")
+        try:
+            spec = CampaignSpec(
+                models=[ModelSpec(id=m, api_base=api_base, temperature=temperature, max_tokens=max_tokens)
+                        for m in (model or [DEFAULT_MODEL])],
+                surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
+                seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
+                baselines=baseline or ["uniform"], concurrency=concurrency, timeout_s=timeout,
+            )
+        except ValidationError as e:
+            x = e.errors()[0]
+            raise ProbeError(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}") from None
+    broker = broker_url(broker)
+    if broker:
+        dispatch.check_broker(broker)  # before anything is written
+    store = open_store(db_url(db))
+    cid, n = campaigns.create(store, spec, "fleet" if broker else "embedded")
+    err.print(f"campaign {cid}: {n} items ({len(spec.models)} model(s), {spec.samples} sample(s) each)")
+
+    if broker:
+        keys = store.keys(cid, "pending")
+        tasks = dispatch.enqueue(broker, cid, keys)
+        err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
+        if not no_wait:
+            if dispatch.workers_alive(broker) == 0:
+                err.print("[yellow]no worker answered yet; items wait in the queue until `probe worker` runs[/]")
+            with _progress() as prog:
+                t = prog.add_task("fleet", total=n, failed=0)
+                dispatch.wait(store, cid, lambda d, f, tot: prog.update(t, completed=d + f, failed=f))
+    else:
+        with _progress() as prog:
+            t = prog.add_task("embedded", total=n, failed=0)
+            failed = 0
+
+            def on_result(key: str, status: str) -> None:
+                nonlocal failed
+                if status != "retry":
+                    failed += status == "failed"
+                    prog.update(t, advance=1, failed=failed)
+
+            dispatch.run_embedded(store, cid, spec.concurrency, on_result)
+    p = store.progress(cid)
+    if p.get("failed"):
+        err.print(f"[yellow]{p['failed']} of {n} items failed; `probe report {cid}` lists their errors[/]")
+    print(cid)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

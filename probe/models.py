@@ -1,0 +1,222 @@
+"""The only module that imports litellm: model calls, retries, offline providers (`local/`, `sim/`), checks.
+
+Retries are LiteLLM's: `num_retries` reaches the OpenAI-compatible client, which retries 408/409/429/5xx,
+timeouts and connection errors with exponential backoff and honours Retry-After. What still fails is
+classified as transient (worth another round later) or permanent (auth, bad request: stored, not retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches its cost map at import
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import litellm  # noqa: E402
+from litellm import CustomLLM  # noqa: E402
+from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, ModelResponse, TopLogprob  # noqa: E402
+
+from probe import local_model, sim  # noqa: E402
+from probe.errors import ProbeError  # noqa: E402
+from probe.spec import ModelSpec  # noqa: E402
+
+log = logging.getLogger(__name__)
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+litellm.drop_params = True  # a provider without logprobs answers in text; answers.py parses either
+
+SIMULATOR_PREFIX = "sim/"
+OFFLINE_PROVIDERS = ("local", "sim")
+
+
+@dataclass
+class Completion:
+    text: str | None
+    top_logprobs: list[tuple[str, float]] | None
+    finish_reason: str | None
+    usage: dict = field(default_factory=dict)
+    cost: float | None = None
+    latency_s: float = 0.0
+
+
+class CallError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind  # "transient" | "permanent"
+
+
+TRANSIENT = (
+    litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError, litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+)
+
+
+def _fill(model_response: ModelResponse, model: str, text: str, top: list[tuple[str, float]] | None, want_lp: bool):
+    choice = model_response.choices[0]
+    choice.message.content = text
+    choice.finish_reason = "stop"
+    if want_lp and top:
+        tops = [TopLogprob(token=t, logprob=lp, bytes=None) for t, lp in top]
+        choice.logprobs = ChoiceLogprobs(
+            content=[ChatCompletionTokenLogprob(token=top[0][0], logprob=top[0][1], bytes=None, top_logprobs=tops)]
+        )
+    model_response.model = model
+    return model_response
+
+
+class SimProvider(CustomLLM):
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                          encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        b = sim.parse(model)
+        text, top = sim.respond(b, messages[-1]["content"], optional_params.get("seed"))
+        k = optional_params.get("top_logprobs") or 0
+        return _fill(model_response, f"sim/{model}", text, top[: max(k, len(top))] if top else None,
+                     bool(optional_params.get("logprobs")))
+
+    def completion(self, *args, **kwargs):
+        return asyncio.run(self.acompletion(*args, **kwargs))
+
+
+class _Batcher:
+    """Gathers concurrent next-token requests for the local model into one forward pass."""
+
+    def __init__(self, name: str, max_batch: int = 32):
+        self.name, self.max_batch = name, max_batch
+        self.queue: asyncio.Queue | None = None
+        self.loop = None
+
+    async def submit(self, messages: list[dict], top_k: int):
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # one queue and drain task per event loop
+            self.loop, self.queue = loop, asyncio.Queue()
+            loop.create_task(self._drain())
+        fut = loop.create_future()
+        await self.queue.put((messages, top_k, fut))
+        return await fut
+
+    async def _drain(self):
+        model = await asyncio.to_thread(local_model.get, self.name)
+        while True:
+            batch = [await self.queue.get()]
+            await asyncio.sleep(0)  # let requests issued in the same tick join
+            while not self.queue.empty() and len(batch) < self.max_batch:
+                batch.append(self.queue.get_nowait())
+            try:
+                k = max(b[1] for b in batch)
+                res = await asyncio.to_thread(model.next_token_logprobs, [b[0] for b in batch], k)
+                for (_, kk, fut), r in zip(batch, res):
+                    fut.set_result(r[:kk]) if not fut.done() else None
+            except Exception as e:  # hand the failure to every waiter instead of killing the drain loop
+                for _, _, fut in batch:
+                    fut.set_exception(e) if not fut.done() else None
+
+
+class LocalProvider(CustomLLM):
+    def __init__(self):
+        super().__init__()
+        self.batchers: dict[str, _Batcher] = {}
+
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                          encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        if model not in local_model.MODELS:
+            raise ProbeError(f"unknown local model 'local/{model}'")
+        max_tokens = optional_params.get("max_tokens") or 256
+        want_lp = bool(optional_params.get("logprobs"))
+        if max_tokens == 1 and want_lp:  # survey items: exact next-token probabilities, batched
+            batcher = self.batchers.setdefault(model, _Batcher(model))
+            top = await batcher.submit(messages, max(optional_params.get("top_logprobs") or 1, 1))
+            return _fill(model_response, f"local/{model}", top[0][0], top, True)
+        lm = await asyncio.to_thread(local_model.get, model)
+        [text] = await asyncio.to_thread(
+            lm.generate, [messages], max_tokens, optional_params.get("temperature", 0.0) or 0.0, optional_params.get("seed")
+        )
+        top = None
+        if want_lp:
+            [top] = await asyncio.to_thread(lm.next_token_logprobs, [messages], optional_params.get("top_logprobs") or 1)
+        return _fill(model_response, f"local/{model}", text, top, want_lp)
+
+    def completion(self, *args, **kwargs):
+        return asyncio.run(self.acompletion(*args, **kwargs))
+
+
+litellm.custom_provider_map = [
+    {"provider": "sim", "custom_handler": SimProvider()},
+    {"provider": "local", "custom_handler": LocalProvider()},
+]
+litellm.custom_provider_map and litellm.utils.custom_llm_setup()
+
+
+def is_offline(model_id: str) -> bool:
+    return model_id.split("/", 1)[0] in OFFLINE_PROVIDERS
+
+
+def is_simulator(model_id: str) -> bool:
+    return model_id.startswith(SIMULATOR_PREFIX)
+
+
+def check(spec: ModelSpec) -> None:
+    """Fail early, in one line, on an unknown provider, a bad offline model, or a missing API key."""
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(spec.id, api_base=spec.api_base)
+    except Exception:
+        raise ProbeError(f"unknown model provider in '{spec.id}' (use a LiteLLM id such as openai/gpt-4o-mini, "
+                         "local/smollm2-135m or sim/uniform)") from None
+    if provider == "sim":
+        sim.parse(spec.id.split("/", 1)[1])
+        return
+    if provider == "local":
+        name = spec.id.split("/", 1)[1]
+        if name not in local_model.MODELS:
+            raise ProbeError(f"unknown local model '{spec.id}' (available: {', '.join('local/' + n for n in local_model.MODELS)})")
+        return
+    env = litellm.validate_environment(spec.id, api_base=spec.api_base)
+    if not env.get("keys_in_environment") and not spec.api_base:
+        raise ProbeError(f"model '{spec.id}' needs {', '.join(env.get('missing_keys') or ['an API key'])} in the environment")
+
+
+def _needs_placeholder_key(spec: ModelSpec) -> bool:
+    # Self-hosted OpenAI-compatible servers (vLLM, llama.cpp, our test server) often need no key, but the
+    # client insists on one. Only then do we pass a placeholder; a real key always comes from the environment.
+    return bool(spec.api_base) and not litellm.validate_environment(spec.id, api_base=spec.api_base).get("keys_in_environment")
+
+
+async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens: int, logprobs: bool,
+                timeout: float, num_retries: int) -> Completion:
+    kwargs = dict(model=spec.id, messages=messages, temperature=spec.temperature, max_tokens=max_tokens,
+                  seed=seed, timeout=timeout, num_retries=num_retries)
+    if spec.api_base:
+        kwargs["api_base"] = spec.api_base
+        if _needs_placeholder_key(spec):
+            kwargs["api_key"] = "not-needed"
+    if logprobs:
+        kwargs.update(logprobs=True, top_logprobs=max(spec.top_logprobs, 1))
+    t0 = time.perf_counter()
+    try:
+        r = await litellm.acompletion(**kwargs)
+    except TRANSIENT as e:
+        raise CallError("transient", _short(e)) from None
+    except ProbeError as e:
+        raise CallError("permanent", str(e)) from None
+    except Exception as e:  # auth, bad request, not found, content policy...: retrying will not help
+        raise CallError("permanent", _short(e)) from None
+    choice = r.choices[0]
+    top = None
+    lp = getattr(choice, "logprobs", None)
+    content = getattr(lp, "content", None) if lp is not None else None
+    if content:
+        first = content[0]
+        top = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
+    usage = r.usage.model_dump() if getattr(r, "usage", None) else {}
+    return Completion(
+        text=choice.message.content, top_logprobs=top, finish_reason=choice.finish_reason,
+        usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        cost=(r._hidden_params or {}).get("response_cost"), latency_s=time.perf_counter() - t0,
+    )
+
+
+def _short(e: Exception) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"

@@ -1,0 +1,84 @@
+"""Expand a campaign spec into work items: one per (model, item, sample), with a deterministic key,
+a seed derived from (campaign seed, model, item, sample) and, for survey items, the option order shown."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+from probe import probesets, questionnaires
+from probe.questionnaires import Question
+from probe.spec import CampaignSpec, Ordering
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    key: str
+    campaign_id: str
+    model: str
+    kind: str  # "survey" | "refusal"
+    source: str  # questionnaire or prompt-set name
+    item_id: str  # question id or prompt id
+    sample: int
+    seed: int
+    permutation: list[int] | None = field(default=None)  # option codes in the order shown
+
+
+def _digest(*parts) -> bytes:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+
+
+def item_key(campaign_id: str, model: str, kind: str, source: str, item_id: str, sample: int) -> str:
+    return _digest(campaign_id, model, kind, source, item_id, sample).hex()[:32]
+
+
+def item_seed(seed: int, model: str, kind: str, source: str, item_id: str, sample: int) -> int:
+    """Independent of the campaign id, so the same --seed reproduces the same orders and model seeds."""
+    return int.from_bytes(_digest(seed, model, kind, source, item_id, sample)[:4], "big") & 0x7FFFFFFF
+
+
+def permutation(question: Question, ordering: Ordering, seed: int) -> list[int]:
+    """Option codes in display order. Anchored options keep their form position; the others move."""
+    codes = question.codes
+    free_pos = [i for i, c in enumerate(codes) if c not in question.anchored]
+    free = [codes[i] for i in free_pos]
+    if ordering == "random":
+        random.Random(seed).shuffle(free)
+    elif ordering == "reversed":
+        free.reverse()
+    out = list(codes)
+    for pos, code in zip(free_pos, free):
+        out[pos] = code
+    return out
+
+
+def expand(spec: CampaignSpec, campaign_id: str) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    for m in spec.models:
+        for name in spec.surveys:
+            q = questionnaires.load(name)
+            for question in q.questions:
+                for s in range(spec.samples):
+                    seed = item_seed(spec.seed, m.id, "survey", q.name, question.id, s)
+                    items.append(
+                        WorkItem(
+                            key=item_key(campaign_id, m.id, "survey", q.name, question.id, s),
+                            campaign_id=campaign_id, model=m.id, kind="survey", source=q.name,
+                            item_id=question.id, sample=s, seed=seed,
+                            permutation=permutation(question, spec.ordering, seed),
+                        )
+                    )
+        for name in spec.refusals:
+            ps = probesets.load(name)
+            for prompt in ps.prompts:
+                for s in range(spec.samples):
+                    items.append(
+                        WorkItem(
+                            key=item_key(campaign_id, m.id, "refusal", ps.name, prompt.id, s),
+                            campaign_id=campaign_id, model=m.id, kind="refusal", source=ps.name,
+                            item_id=prompt.id, sample=s,
+                            seed=item_seed(spec.seed, m.id, "refusal", ps.name, prompt.id, s),
+                        )
+                    )
+    return items

@@ -1,0 +1,173 @@
+"""Store -> Report: per model, per survey question and per refusal set, the aggregates DESIGN.md promises.
+
+JSON keys (the contract): models.<model>.surveys.<survey>.questions.<VAR> with n, invalid, distribution
+(share per option, keyed by the option text as shown), position_shares (share per letter), a_bias,
+normalized_entropy, kl_to_uniform, kl_to_baseline.<population>; ...surveys.<survey>.summary; and
+models.<model>.refusals.<set> with n, refusals, refusal_rate, ci95 [lo, hi], by_category.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from probe import metrics, probesets, questionnaires
+from probe.render import LETTERS
+from probe.store import Store
+
+REFUSED = ("refusal", "partial")
+
+
+@dataclass
+class QuestionData:
+    """Per-sample vectors behind a question's aggregates, kept for the analyses (bootstrap, baselines)."""
+
+    question: questionnaires.Question
+    option_probs: list[list[float]] = field(default_factory=list)  # per valid sample, form order
+    letter_probs: list[list[float]] = field(default_factory=list)  # per valid sample, position order
+    invalid: int = 0
+    errors: int = 0
+    pending: int = 0
+
+    def matrix(self) -> np.ndarray:
+        return np.asarray(self.option_probs, dtype=float).reshape(-1, len(self.question.options))
+
+
+def collect(store: Store, campaign_id: str) -> tuple[dict, dict]:
+    """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts)."""
+    labels = store.labels(campaign_id)
+    surveys: dict = defaultdict(lambda: defaultdict(dict))
+    refusals: dict = defaultdict(lambda: defaultdict(list))
+    qcache: dict[str, questionnaires.Questionnaire] = {}
+    pcache: dict[str, probesets.ProbeSet] = {}
+    for item, resp in store.rows(campaign_id):
+        labs = labels.get(item.key, {})
+        if item.kind == "survey":
+            q = qcache.setdefault(item.source, questionnaires.load(item.source)).question(item.item_id)
+            d = surveys[item.model][item.source].setdefault(q.id, QuestionData(q))
+            lab = labs.get("answers")
+            if item.status == "pending":
+                d.pending += 1
+            elif item.status == "failed" or lab is None:
+                d.errors += 1
+            elif lab.label == "invalid":
+                d.invalid += 1
+            else:
+                d.option_probs.append([lab.option_probs.get(str(c), 0.0) for c in q.codes])
+                d.letter_probs.append(lab.letter_probs)
+        else:
+            ps = pcache.setdefault(item.source, probesets.load(item.source))
+            p = ps.prompt(item.item_id)
+            lab = labs.get("refusal")
+            gold = labs.get("gold")
+            refusals[item.model][item.source].append({
+                "key": item.key, "prompt_id": p.id, "category": p.category, "expected": p.expected,
+                "harmful": p.harmful, "status": item.status, "error": resp.error if resp else None,
+                "label": lab.label if lab else None, "p_refusal": lab.p_refusal if lab else None,
+                "gold": gold.label if gold else None,
+            })
+    return surveys, refusals
+
+
+def question_stats(d: QuestionData, baselines: dict[str, np.ndarray | None]) -> dict:
+    q = d.question
+    k = len(q.options)
+    n_valid = len(d.option_probs)
+    out = {"text": q.text, "n": n_valid + d.invalid, "invalid": d.invalid, "errors": d.errors}
+    if n_valid == 0:
+        return out | {"distribution": None, "position_shares": None, "a_bias": None, "normalized_entropy": None,
+                      "kl_to_uniform": None, "kl_to_baseline": {b: None for b in baselines}}
+    dist = d.matrix().mean(axis=0)
+    pos = np.asarray(d.letter_probs, dtype=float).mean(axis=0)
+    return out | {
+        "distribution": {o.text: float(x) for o, x in zip(q.options, dist)},
+        "position_shares": {LETTERS[i]: float(x) for i, x in enumerate(pos)},
+        "a_bias": float(metrics.position_bias(pos)),
+        "normalized_entropy": float(metrics.normalized_entropy(dist)),
+        "kl_to_uniform": float(metrics.kl_to_uniform(dist)),
+        "kl_to_baseline": {b: (None if v is None else float(metrics.kl_divergence(dist, v))) for b, v in baselines.items()},
+    }
+
+
+def _mean(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def survey_summary(questions: dict[str, dict], baseline_names: list[str]) -> dict:
+    qs = list(questions.values())
+    n = sum(q["n"] for q in qs)
+    return {
+        "n_questions": len(qs),
+        "n_answers": n,
+        "invalid_rate": (sum(q["invalid"] for q in qs) / n) if n else None,
+        "errors": sum(q["errors"] for q in qs),
+        "mean_a_bias": _mean(q["a_bias"] for q in qs),
+        "mean_normalized_entropy": _mean(q["normalized_entropy"] for q in qs),
+        "mean_kl_to_uniform": _mean(q["kl_to_uniform"] for q in qs),
+        "mean_kl_to_baseline": {b: _mean(q["kl_to_baseline"].get(b) for q in qs) for b in baseline_names},
+    }
+
+
+def rate(rows: list[dict]) -> dict:
+    labelled = [r for r in rows if r["label"] is not None]
+    n, k = len(labelled), sum(r["label"] in REFUSED for r in labelled)
+    lo, hi = metrics.wilson_interval(k, n) if n else (None, None)
+    return {"n": n, "refusals": k, "refusal_rate": (k / n) if n else None, "ci95": [lo, hi]}
+
+
+def refusal_stats(rows: list[dict]) -> dict:
+    out = rate(rows)
+    out["errors"] = sum(r["status"] == "failed" for r in rows)
+    by_cat: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_cat[r["category"]].append(r)
+    out["by_category"] = {c: rate(rs) for c, rs in sorted(by_cat.items())}
+    safe = [r for r in rows if r["expected"] == "comply"]
+    harmful = [r for r in rows if r["harmful"]]
+    out["over_refusal"] = rate(safe) if safe else None  # refusals of prompts a model should answer
+    h = rate(harmful) if harmful else None
+    out["harmful_compliance"] = (h | {"compliance_rate": None if h["refusal_rate"] is None else 1 - h["refusal_rate"]}) if h else None
+    return out
+
+
+def build(store: Store, campaign_id: str, baseline_names: list[str] | None = None) -> dict:
+    from probe import baselines as bl
+
+    c = store.campaign(campaign_id)
+    spec = c.spec
+    names = baseline_names or spec.get("baselines") or ["uniform"]
+    surveys, refusals = collect(store, campaign_id)
+    progress = store.progress(campaign_id)
+    report: dict = {
+        "campaign": {
+            "id": c.id, "created_at": c.created_at.isoformat(), "mode": c.mode, "n_items": c.n_items,
+            "status": {s: progress.get(s, 0) for s in ("done", "failed", "pending")},
+            "spec": spec, "prompt_hashes": c.prompt_hashes, "code_revision": c.code_revision,
+            "package_versions": c.package_versions,
+        },
+        "baselines": {},
+        "models": {},
+    }
+    from probe import sim
+
+    for m in [ms["id"] for ms in spec["models"]]:
+        entry: dict = {"simulator": m.startswith("sim/"), "surveys": {}, "refusals": {}}
+        if entry["simulator"]:
+            entry["simulator_behaviour"] = sim.parse(m.split("/", 1)[1]).label
+        for sname, qdata in surveys.get(m, {}).items():
+            qq = questionnaires.load(sname)
+            loaded = {b: bl.load(b, qq) for b in names}
+            for b, base in loaded.items():
+                report["baselines"].setdefault(b, {"title": getattr(base, "title", b), "source": bl.origin(b)})
+            qs = {}
+            for q in qq.questions:
+                if q.id in qdata:
+                    qs[q.id] = question_stats(qdata[q.id], {b: base.vector_for(q) for b, base in loaded.items()})
+            entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, names)}
+        for pname, rows in refusals.get(m, {}).items():
+            entry["refusals"][pname] = refusal_stats(rows)
+        report["models"][m] = entry
+    return report

@@ -1,0 +1,56 @@
+"""What a campaign asks for: models (a LiteLLM id plus parameters) and the prompt files to send them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from probe.datafiles import load_yaml
+
+Ordering = Literal["random", "fixed", "reversed"]
+AnswerMode = Literal["auto", "logprobs", "text"]
+
+
+class ModelSpec(BaseModel):
+    """One model as LiteLLM reaches it. API keys are never part of a spec: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, description="LiteLLM model id, e.g. openai/gpt-4o-mini, local/smollm2-135m")
+    api_base: str | None = None
+    temperature: float = Field(1.0, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    top_logprobs: int = Field(20, ge=0, le=20)
+
+    def survey_max_tokens(self, mode: AnswerMode) -> int:
+        return self.max_tokens or (1 if mode == "logprobs" else 8)
+
+    def refusal_max_tokens(self) -> int:
+        return self.max_tokens or 256
+
+
+class CampaignSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelSpec] = Field(min_length=1)
+    surveys: list[str] = []
+    refusals: list[str] = []
+    samples: int = Field(10, ge=1, le=100_000)
+    seed: int = 0
+    ordering: Ordering = "random"
+    template: str = "paper"
+    answer_mode: AnswerMode = "auto"
+    baselines: list[str] = ["uniform"]
+    concurrency: int = Field(16, ge=1, le=1024)
+    timeout_s: float = Field(60.0, gt=0)
+    num_retries: int = Field(4, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.surveys and not self.refusals:
+            raise ValueError("a campaign needs at least one --survey or --refusals set")
+        return self
+
+
+def load_spec_file(path: str | Path) -> CampaignSpec:
+    return load_yaml(path, CampaignSpec)

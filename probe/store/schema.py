@@ -1,0 +1,74 @@
+"""The durable record: campaigns, their work items, one response per item, labels per item and labeller."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    spec: Mapped[dict] = mapped_column(JSON)
+    prompt_hashes: Mapped[dict] = mapped_column(JSON)  # file name -> sha256
+    code_revision: Mapped[str | None] = mapped_column(String(64))
+    package_versions: Mapped[dict] = mapped_column(JSON)
+    n_items: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))  # embedded | fleet
+
+
+class Item(Base):
+    __tablename__ = "items"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # survey | refusal
+    source: Mapped[str] = mapped_column(String(100))
+    item_id: Mapped[str] = mapped_column(String(100))
+    sample: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    permutation: Mapped[list | None] = mapped_column(JSON)  # option codes in the order shown
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_items_campaign_status", "campaign_id", "status"),)
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    key: Mapped[str] = mapped_column(ForeignKey("items.key"), primary_key=True)
+    messages: Mapped[list] = mapped_column(JSON)
+    params: Mapped[dict] = mapped_column(JSON)  # model parameters sent (never keys)
+    raw_text: Mapped[str | None] = mapped_column(Text)
+    top_logprobs: Mapped[list | None] = mapped_column(JSON)  # first-token [[token, logprob], ...]
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    usage: Mapped[dict | None] = mapped_column(JSON)
+    cost: Mapped[float | None] = mapped_column(Float)
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(16))  # transient | permanent
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    key: Mapped[str] = mapped_column(ForeignKey("items.key"), primary_key=True)
+    labeller: Mapped[str] = mapped_column(String(64), primary_key=True)  # "answers" | classifier name | "gold"
+    labeller_version: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str | None] = mapped_column(String(16))  # refusal | partial | compliance | answered | invalid
+    option_code: Mapped[int | None] = mapped_column(Integer)
+    option_probs: Mapped[dict | None] = mapped_column(JSON)  # code (str) -> probability, de-permuted
+    letter_probs: Mapped[list | None] = mapped_column(JSON)  # per position shown
+    p_refusal: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

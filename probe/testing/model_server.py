@@ -1,0 +1,372 @@
+"""A local OpenAI-compatible model server with fault injection, for tests and benchmarks.
+
+Model calls in integration tests go through LiteLLM's real HTTP path to this server, which
+answers like a deterministic respondent so tests know the truth:
+
+- survey prompts (option lines ``A. ...``) get one letter, sampled from a known distribution
+  (uniform, mixed with ``--a-bias`` weight on the first letter), with first-token logprobs;
+- other prompts are refused exactly when ``expected_refusal(prompt, rate)`` says so;
+- ``[[hang]]``, ``[[500]]``, ``[[400]]``, ``[[401]]`` in a message force that outcome, and
+  ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``.
+
+Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
+``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+OPTION_LINE = re.compile(r"^([A-Z])\. (.+)$", re.MULTILINE)
+MIN_LOGPROB = -30.0  # stands in for log(0), which JSON cannot carry
+MAX_TOP_LOGPROBS = 20  # OpenAI's cap
+
+REFUSALS = (
+    "I'm sorry, but I can't help with that request.",
+    "I won't provide instructions for that.",
+    "As an AI developed to be safe, I must decline.",
+    "I can't assist with that.",
+    "That's not something I'm able to help with.",
+    "I must decline to answer this one, since it could cause real harm.",
+    "Unfortunately, I cannot fulfil this request.",
+    "No. Providing that information would be irresponsible, so I will not do it.",
+)
+# Helpful answers, some using "sorry"/"illegal" so naive keyword matchers get them wrong.
+COMPLIANCES = (
+    "Sure! Here is a step-by-step overview: first, gather what you need; second, follow the "
+    "instructions in order; third, check the result.",
+    "Sorry to hear that! Here are a few steps you can take: rest, drink water, and see a "
+    "doctor if it gets worse.",
+    "Great question. The short answer is that it depends on the context, but generally yes.",
+    "Dumping waste in rivers is illegal in most countries; to dispose of paint properly, take "
+    "it to a local hazardous waste collection point.",
+    "Here's a simple recipe: mix the flour and water, knead for ten minutes, and bake at 220 C.",
+    "Certainly. The main causes were economic pressure, political instability and drought.",
+    "No need to be sorry! You can reset the password from the account settings page.",
+    "Happy to help. Use a dictionary comprehension: {k: v for k, v in pairs}.",
+)
+
+
+def _prompt_hash(prompt_text: str) -> str:
+    return hashlib.sha256(prompt_text.encode()).hexdigest()
+
+
+def expected_refusal(prompt_text: str, rate: float) -> bool:
+    """Whether the server refuses this (non-survey) prompt at refusal rate ``rate``."""
+    return int(_prompt_hash(prompt_text)[:8], 16) / 16**8 < rate
+
+
+def letter_probabilities(letters: list[str], a_bias: float) -> dict[str, float]:
+    """p = W * onehot(first letter) + (1 - W) * uniform(k)."""
+    k = len(letters)
+    return {x: (a_bias if i == 0 else 0.0) + (1.0 - a_bias) / k for i, x in enumerate(letters)}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    latency: float = 0.0
+    p429: float = 0.0
+    p500: float = 0.0
+    p_hang: float = 0.0
+    hang_seconds: float = 30.0
+    retry_after: int = 1
+    seed: int | None = None
+    refusal_rate: float = 0.3
+    a_bias: float = 0.0
+
+
+STAT_KEYS = ("requests", "ok", "status_429", "status_500", "status_4xx", "hangs", "in_flight")
+
+
+def _text(content: Any) -> str:
+    """Message content as text: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload).encode(), status=status, headers=headers,
+        content_type="application/json",
+    )
+
+
+def _error(status: int, message: str, type_: str, code: str | None,
+           headers: dict[str, str] | None = None) -> web.Response:
+    return _json({"error": {"message": message, "type": type_, "param": None, "code": code}},
+                 status, headers)
+
+
+def _token_logprob(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+class ModelServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.fault_rng = random.Random(config.seed)
+        # Answers for requests without a seed; kept apart so fault draws don't shift them.
+        self.answer_rng = random.Random(None if config.seed is None else f"answers|{config.seed}")
+        self.stats = dict.fromkeys(STAT_KEYS, 0)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/models", self.models)
+        app.router.add_get("/stats", self.get_stats)
+        app.router.add_post("/reset", self.reset)
+        return app
+
+    async def models(self, request: web.Request) -> web.Response:
+        return _json({"object": "list",
+                      "data": [{"id": "test", "object": "model", "created": 0, "owned_by": "probe"}]})
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return _json(self.stats)
+
+    async def reset(self, request: web.Request) -> web.Response:
+        # in_flight describes live requests, so zeroing it would make it go negative later.
+        self.stats.update({k: 0 for k in STAT_KEYS if k != "in_flight"})
+        return _json(self.stats)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        stats = self.stats
+        stats["requests"] += 1
+        stats["in_flight"] += 1
+        try:
+            response = await self._chat(request)
+        finally:
+            stats["in_flight"] -= 1
+        status = response.status
+        if status == 200:
+            stats["ok"] += 1
+        elif status == 429:
+            stats["status_429"] += 1
+        elif status >= 500:
+            stats["status_500"] += 1
+        elif status >= 400:
+            stats["status_4xx"] += 1
+        return response
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        cfg = self.config
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            all_text = "\n".join(_text(m.get("content")) for m in messages)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return _error(400, "Request body must be JSON with a 'messages' list.",
+                          "invalid_request_error", "invalid_request")
+
+        if "[[400]]" in all_text:
+            return _error(400, "Invalid request (forced by [[400]]).",
+                          "invalid_request_error", "invalid_request")
+        if "[[401]]" in all_text:
+            return _error(401, "Incorrect API key provided (forced by [[401]]).",
+                          "invalid_request_error", "invalid_api_key")
+        if "[[500]]" in all_text:
+            return _error(500, "The server had an error (forced by [[500]]).", "server_error", None)
+
+        hang = "[[hang]]" in all_text
+        if not hang:
+            # One draw per request, so a retry of a failed request gets a fresh chance.
+            r = self.fault_rng.random()
+            if r < cfg.p429:
+                return _error(429, "Rate limit reached; retry later.", "requests",
+                              "rate_limit_exceeded", {"Retry-After": str(cfg.retry_after)})
+            if r < cfg.p429 + cfg.p500:
+                return _error(500, "The server had an error while processing your request.",
+                              "server_error", None)
+            hang = r < cfg.p429 + cfg.p500 + cfg.p_hang
+        if hang:
+            self.stats["hangs"] += 1
+            await asyncio.sleep(cfg.hang_seconds)
+        elif cfg.latency > 0:
+            await asyncio.sleep(cfg.latency)
+        return _json(self._completion(body, messages, all_text))
+
+    def _completion(self, body: dict[str, Any], messages: list[Any],
+                    all_text: str) -> dict[str, Any]:
+        cfg = self.config
+        prompt = next((_text(m.get("content")) for m in reversed(messages)
+                       if m.get("role") == "user"), "")
+        letters = list(dict.fromkeys(x for x, _ in OPTION_LINE.findall(prompt)))  # ordered, unique
+        probs: dict[str, float] | None = None
+        if letters:
+            probs = letter_probabilities(letters, cfg.a_bias)
+            seed = body.get("seed")
+            rng = (random.Random(f"{seed}|{prompt}")
+                   if isinstance(seed, int) and not isinstance(seed, bool) else self.answer_rng)
+            content = rng.choices(letters, weights=[probs[x] for x in letters])[0]
+        else:
+            h = _prompt_hash(prompt)
+            pool = REFUSALS if expected_refusal(prompt, cfg.refusal_rate) else COMPLIANCES
+            content = pool[int(h[8:16], 16) % len(pool)]
+
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+        if body.get("logprobs"):
+            n = min(int(body.get("top_logprobs") or 0), MAX_TOP_LOGPROBS)
+            if probs is not None:
+                lp = {x: math.log(p) if p > 0 else MIN_LOGPROB for x, p in probs.items()}
+                ranked = sorted(letters, key=lambda x: -lp[x])  # stable: ties keep A, B, ... order
+                first = _token_logprob(content, lp[content])
+                first["top_logprobs"] = [_token_logprob(x, lp[x]) for x in ranked[:n]]
+            else:
+                # Non-survey answers are certain; only the first token is described.
+                token = content.split(" ", 1)[0]
+                first = _token_logprob(token, 0.0)
+                first["top_logprobs"] = [_token_logprob(token, 0.0)] if n else []
+            choice["logprobs"] = {"content": [first]}
+
+        prompt_tokens = len(all_text.split())
+        completion_tokens = max(1, len(content.split()))
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "test"),
+            "choices": [choice],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+
+async def serve(host: str, port: int, config: ServerConfig) -> None:
+    """Serve until SIGTERM/SIGINT; print the READY line once listening."""
+    runner = web.AppRunner(ModelServer(config).app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    # Short shutdown: hung requests must not keep a terminated server alive.
+    site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    print(f"READY http://{host}:{bound_port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m probe.testing.model_server", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds added per success")
+    ap.add_argument("--p429", type=float, default=0.0, help="fraction answered 429 + Retry-After")
+    ap.add_argument("--p500", type=float, default=0.0, help="fraction answered 500")
+    ap.add_argument("--p-hang", type=float, default=0.0, help="fraction that hang, then 200")
+    ap.add_argument("--hang-seconds", type=float, default=30.0)
+    ap.add_argument("--retry-after", type=int, default=1, help="Retry-After header, seconds")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
+    ap.add_argument("--refusal-rate", type=float, default=0.3)
+    ap.add_argument("--a-bias", type=float, default=0.0, help="mixture weight on letter A")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    config = ServerConfig(
+        latency=args.latency, p429=args.p429, p500=args.p500, p_hang=args.p_hang,
+        hang_seconds=args.hang_seconds, retry_after=args.retry_after, seed=args.seed,
+        refusal_rate=args.refusal_rate, a_bias=args.a_bias,
+    )
+    asyncio.run(serve(args.host, args.port, config))
+
+
+@contextlib.contextmanager
+def running_server(host: str = "127.0.0.1", startup_timeout: float = 20.0,
+                   **options: float | int | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start the server in a subprocess; yield (base_url, popen); terminate it on exit.
+
+    Options map to flags: ``latency=0.2`` -> ``--latency 0.2``, ``p_hang=0.1`` -> ``--p-hang 0.1``.
+    """
+    cmd = [sys.executable, "-m", "probe.testing.model_server", "--host", host, "--port", "0"]
+    for name, value in options.items():
+        if value is not None:
+            cmd += [f"--{name.replace('_', '-')}", str(value)]
+    # Make the package importable whatever the caller's working directory.
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    # stderr goes to a file: a pipe nobody reads could fill up and block the server.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
+        try:
+            base_url = _wait_ready(proc, startup_timeout, err)
+            logger.debug("model server %s started: %s", base_url, " ".join(cmd[3:]))
+            yield base_url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], timeout: float, err: Any) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            break
+        ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.2))
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+    line = buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+    if line.startswith("READY "):
+        return line.split(" ", 1)[1]
+    err.seek(0)
+    stderr = err.read().decode(errors="replace")
+    raise RuntimeError(f"model server did not start (exit code {proc.poll()}, stdout {line!r}):\n"
+                       f"{stderr}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The fleet's Celery app. Settings chosen so a dead worker, a 429 storm or a crash loses nothing:
+late acks, requeue when a worker process dies, one message prefetched at a time, and a fast restore of
+unacked messages (kombu's defaults left redelivery ~100 s late after a kill -9)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+# Above the longest chunk task (chunk size x timeout x retries stays well under it); tests lower it.
+VISIBILITY_TIMEOUT = int(os.environ.get("PROBE_VISIBILITY_TIMEOUT", "600"))
+
+
+def make_app(broker: str | None = None) -> Celery:
+    app = Celery("probe", broker=broker or os.environ.get("PROBE_BROKER") or DEFAULT_BROKER)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,  # the store is the source of truth, never a result backend
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_default_queue="probe",
+    )
+    app.conf.include = ["workers.tasks"]
+    return app
+
+
+app = make_app()
