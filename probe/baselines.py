@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ Progress = Callable[[int, int, str], None]  # (done, total, label); bytes of CSV
 
 UNIFORM = "uniform"
 PUERTO_RICO = 72
-NA_TOKENS = frozenset({"", "N", "NA", "NaN", "nan", "."})
+NA_TOKENS = frozenset({"", " ", "N", "NA", "NaN", "nan", "."})
 # The paper's census skip rules (process_acs.py), in order: when question A's code is in the set, questions B
 # are blanked. (Its MIL rule, `dataset.loc[AGER >= 3, 'MIL'].replace(nan, 4, inplace=True)`, changes a copy
 # and so does nothing: blank MIL is dropped, as in the paper's numbers.)
@@ -300,12 +301,19 @@ def _members(path: Path) -> list[tuple[str, int, Callable[[], io.BufferedIOBase]
     if not path.is_file():
         raise ProbeError(f"{path}: no such file")
     if zipfile.is_zipfile(path):
-        zf = zipfile.ZipFile(path)
-        infos = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
         if not infos:
             raise ProbeError(f"{path}: the zip holds no .csv file")
-        return [(f"{path.name}:{i.filename}", i.file_size, lambda i=i: zf.open(i)) for i in infos]
+        return [(f"{path.name}:{i.filename}", i.file_size, lambda i=i: _open_member(path, i.filename)) for i in infos]
     return [(path.name, path.stat().st_size, lambda: path.open("rb"))]
+
+
+def _open_member(path: Path, member: str) -> io.BufferedIOBase:
+    zf = zipfile.ZipFile(path)
+    f = zf.open(member)
+    zf.close()  # the open member keeps the file until it is closed
+    return f
 
 
 def _header(path: Path) -> list[list[str]]:
@@ -320,43 +328,49 @@ def _header(path: Path) -> list[list[str]]:
     return heads
 
 
-def _chunks(path: Path, chunksize: int) -> Iterator[tuple[str, list[str], list[list[str]], int, int]]:
-    """(label, header, rows, first line number, bytes read so far in this member)."""
+def _chunks(path: Path, chunksize: int, wanted: dict[str, ColumnSpec | None]
+            ) -> Iterator[tuple[str, dict[str, np.ndarray], int, int]]:
+    """(label, {PUMS var: float array, NaN = blank}, rows, bytes read so far in this member) per chunk."""
+    names = list(wanted)
     for label, _, opener in _members(path):
         with opener() as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             reader = csv.reader(text)
             try:
                 header = [h.strip() for h in next(reader)]
+                idx = [header.index(wanted[v].column if wanted[v] else v) for v in names]
+                get = itemgetter(*idx, idx[0])  # always a tuple, also for one column
                 line, rows = 2, []
                 for row in reader:
-                    rows.append(row)
+                    try:
+                        rows.append(get(row))
+                    except IndexError:
+                        raise ProbeError(
+                            f"{path}:{reader.line_num}: row has {len(row)} fields, header has {len(header)}"
+                        ) from None
                     if len(rows) >= chunksize:
-                        yield label, header, rows, line, raw.tell()
+                        yield label, _parse_rows(path, line, header, idx, names, rows, wanted), len(rows), raw.tell()
                         line, rows = line + len(rows), []
                 if rows:
-                    yield label, header, rows, line, raw.tell()
+                    yield label, _parse_rows(path, line, header, idx, names, rows, wanted), len(rows), raw.tell()
             except (UnicodeDecodeError, csv.Error) as e:
                 raise ProbeError(f"{path}: not a readable CSV file ({e})") from None
 
 
-def _column(path: Path, header: list[str], rows: list[list[str]], line0: int, var: str,
-            spec: ColumnSpec | None) -> np.ndarray:
-    col = spec.column if spec else var
-    i = header.index(col)
-    try:
-        texts = [r[i].strip() for r in rows]
-    except IndexError:
-        bad = next(n for n, r in enumerate(rows) if len(r) <= i)
-        raise ProbeError(f"{path}:{line0 + bad}: row has {len(rows[bad])} fields, header has {len(header)}") from None
+def _parse_rows(path, line0, header, idx, names, rows, wanted) -> dict[str, np.ndarray]:
+    cols = list(zip(*rows))
+    return {v: _parse(path, line0, header[i], list(cols[j]), wanted[v]) for j, (v, i) in enumerate(zip(names, idx))}
+
+
+def _parse(path: Path, line0: int, col: str, texts: list[str], spec: ColumnSpec | None) -> np.ndarray:
     if spec and spec.prefix:
-        texts = [t[: spec.prefix] for t in texts]
+        texts = [t.strip()[: spec.prefix] for t in texts]
     if spec and spec.values:
         mapped = [spec.values.get(_canon(t), t) for t in texts]
         texts = ["" if m is None else str(m) for m in mapped]
     texts = ["nan" if t in NA_TOKENS else t for t in texts]
     try:
-        return np.asarray(texts, dtype=np.str_).astype(float)
+        return np.array(texts, dtype=float)
     except ValueError:
         bad = next(n for n, t in enumerate(texts) if not _is_number(t))
         raise ProbeError(f"{path}:{line0 + bad}: column {col}: '{texts[bad]}' is not a number") from None
@@ -447,6 +461,11 @@ def build_from_pums(
         if by_state and not cols_of(f, "ST"):
             raise ProbeError(f"{f}: no ST column for --by-state (map one with a column map, e.g. from PUMA)")
     plan = [q for q in qn.questions if q.recode is not None and has(q.recode.pums_var)]
+    if not plan:
+        wanted = ", ".join(q.recode.pums_var for q in qn.questions if q.recode)
+        raise ProbeError(f"{files[0]}: none of the PUMS variables {qn.name} reads ({wanted}) is in the file")
+    if bad_missing := [q.id for q in plan if q.recode.missing is not None and q.recode.missing not in q.codes]:
+        raise ProbeError(f"{qn.name}: recode.missing of {', '.join(bad_missing)} is not an option code")
     if skipped := [q.id for q in qn.questions if q not in plan]:
         log.info("variables not in the PUMS file(s), skipped: %s", ", ".join(skipped))
     masks = [(a, s, [t for t in ts if t in {q.id for q in plan}]) for a, s, ts in PAPER_CENSUS_MASKS]
@@ -482,11 +501,11 @@ def build_from_pums(
 
     for f in files:
         last_label, last_pos = None, 0
-        for label, header, rows, line0, at in _chunks(f, chunksize):
+        line0 = 2
+        for label, cols, n_rows, at in _chunks(f, chunksize, {v: specs.get(v) for v in sorted(needed)}):
             if label != last_label:
                 done_before += last_pos
-                last_label, last_pos = label, 0
-            cols = {v: _column(f, header, rows, line0, v, specs.get(v)) for v in needed}
+                last_label, last_pos, line0 = label, 0, 2
             w = cols["PWGTP"]
             if np.isnan(w).any():
                 raise ProbeError(f"{f}:{line0 + int(np.argmax(np.isnan(w)))}: PWGTP is blank")
@@ -509,16 +528,20 @@ def build_from_pums(
                 add(None, q.id, p, w[ok])
                 if st is not None:
                     add_states(st[ok], q.id, p, w[ok])
-            last_pos = at
+            last_pos, line0 = at, line0 + n_rows
             if progress:
                 progress(min(done_before + at, total), total, label)
         done_before += last_pos
 
+    if None not in sums:
+        raise ProbeError(f"{files[0]}: no person records" + (" in any of the files" if len(files) > 1 else ""))
     source = "PUMS file(s): " + ", ".join(f"{f.name} (sha256 {_sha256(f)})" for f in files)
     notes = ["Built with probe.baselines.build_from_pums, the paper's method (process_acs.py, "
              "load_acs_census_responses): right-closed bins, PWGTP-weighted, blanks dropped per variable except "
              "FER (blank = No), skip rules AGER==1 -> SCH/SCHLR/LANX blank, LANX==2 -> ENG blank, AGER<=2 -> "
-             "MAR/FER blank. Blank MIL is dropped (the paper's MIL fill-in is a no-op). PINCP without ADJINC."]
+             "MAR/FER blank. Blank MIL is dropped (the paper's MIL fill-in is a no-op). PINCP without ADJINC. "
+             "The all-rows table keeps every row (Puerto Rico too, as the paper's national figures); the state "
+             "tables leave out ST 72."]
     if "COWR" in {q.id for q in plan}:
         notes.append("COWR takes PUMS COW as is, as the paper: PUMS codes 5-9 (federal employee, self-employed "
                      "not incorporated, incorporated, unpaid family worker, not worked in 5 years) land on options "

@@ -55,7 +55,13 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        raise DataFileError(path, err["msg"], line=_node_line(node, err["loc"]), field=_field(err["loc"])) from None
+        raise DataFileError(path, _message(err), line=_node_line(node, err["loc"]), field=_field(err["loc"])) from None
+
+
+def _message(err: dict) -> str:
+    if err["type"] == "string_type" and isinstance(err.get("input"), bool):  # YAML 1.1 reads Yes/No/On/Off as booleans
+        return f"{err['msg']} (got {err['input']}: put the text in quotes, e.g. \"Yes\")"
+    return err["msg"]
 
 
 def load_jsonl(path: str | Path, model: type[M]) -> list[M]:

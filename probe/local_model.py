@@ -87,7 +87,7 @@ class LocalModel:
         torch = self.torch
         enc = self.tokenizer(self._prompts(conversations), return_tensors="pt", padding=True)
         with self.infer_lock, torch.inference_mode():
-            logits = self.model(**enc).logits[:, -1, :]
+            logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :]  # skip the vocab projection elsewhere
         lp = torch.log_softmax(logits.float(), dim=-1)
         vals, idx = lp.topk(max(top_k, 1), dim=-1)
         out = []

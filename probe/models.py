@@ -99,12 +99,16 @@ class _Batcher:
         return await fut
 
     async def _drain(self):
+        loop = asyncio.get_running_loop()
         model = await asyncio.to_thread(local_model.get, self.name)
         while True:
             batch = [await self.queue.get()]
-            await asyncio.sleep(0)  # let requests issued in the same tick join
-            while not self.queue.empty() and len(batch) < self.max_batch:
-                batch.append(self.queue.get_nowait())
+            deadline = loop.time() + 0.02  # a forward pass costs ~100x this: worth waiting for a fuller batch
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), max(deadline - loop.time(), 0)))
+                except (asyncio.TimeoutError, TimeoutError):
+                    break
             try:
                 k = max(b[1] for b in batch)
                 res = await asyncio.to_thread(model.next_token_logprobs, [b[0] for b in batch], k)
@@ -173,15 +177,26 @@ def check(spec: ModelSpec) -> None:
         if name not in local_model.MODELS:
             raise ProbeError(f"unknown local model '{spec.id}' (available: {', '.join('local/' + n for n in local_model.MODELS)})")
         return
-    env = litellm.validate_environment(spec.id, api_base=spec.api_base)
+    env = _validate_env(spec)
     if not env.get("keys_in_environment") and not spec.api_base:
         raise ProbeError(f"model '{spec.id}' needs {', '.join(env.get('missing_keys') or ['an API key'])} in the environment")
+
+
+def _validate_env(spec: ModelSpec) -> dict:
+    # An empty variable (OPENAI_API_KEY="") is no key at all, though litellm counts it as set.
+    empty = {k: v for k, v in os.environ.items() if v == "" and (k.endswith("_KEY") or k.endswith("_TOKEN"))}
+    for k in empty:
+        del os.environ[k]
+    try:
+        return litellm.validate_environment(spec.id, api_base=spec.api_base)
+    finally:
+        os.environ.update(empty)
 
 
 def _needs_placeholder_key(spec: ModelSpec) -> bool:
     # Self-hosted OpenAI-compatible servers (vLLM, llama.cpp, our test server) often need no key, but the
     # client insists on one. Only then do we pass a placeholder; a real key always comes from the environment.
-    return bool(spec.api_base) and not litellm.validate_environment(spec.id, api_base=spec.api_base).get("keys_in_environment")
+    return bool(spec.api_base) and not _validate_env(spec).get("keys_in_environment")
 
 
 async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens: int, logprobs: bool,

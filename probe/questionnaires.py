@@ -43,6 +43,7 @@ class Question(BaseModel):
     options: list[Option] = Field(min_length=2, max_length=26)
     anchored: list[int] = []  # option codes that keep their form position when the others are shuffled
     asked_if: str = "always asked"
+    ordered: bool = False  # options form an ordinal scale (ages, income bands): Wasserstein distance applies
     recode: Recode | None = None
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ def markdown(report: dict) -> str:
             bnames = [b for b in s["summary"]["mean_kl_to_baseline"] if b != "uniform"]
             lines += [f"### Survey {sname}", "",
                       "| question | n | invalid | A-bias | norm. entropy | KL to uniform | "
-                      + " | ".join(f"KL to {b}" for b in bnames) + " | modal answer |",
+                      + "".join(f"KL to {b} | " for b in bnames) + "modal answer |",
                       "|---" * (7 + len(bnames)) + "|"]
             for var, q in s["questions"].items():
                 lines.append(f"| {var} | " + " | ".join(survey_rows(q, bnames)) + " |")

@@ -41,7 +41,7 @@ class CampaignSpec(BaseModel):
     template: str = "paper"
     answer_mode: AnswerMode = "auto"
     baselines: list[str] = ["uniform"]
-    concurrency: int = Field(16, ge=1, le=1024)
+    concurrency: int = Field(32, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(4, ge=0, le=20)
 

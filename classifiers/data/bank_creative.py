@@ -45,3 +45,14 @@ POEM_PERSON_LINES = ["{name}, a figure of {quality} and will,", "who walked the 
                      "some praised the vision, some questioned the way,", "yet few could doubt the resolve each day,",
                      "a life of service, of triumph and strain,", "remembered in sunshine, remembered in rain."]
 QUALITIES = ["courage", "ambition", "conviction", "grit", "purpose", "resolve"]
+
+POEM_PERSON_FORMS = [
+    ["{name}, oh how the headlines ring,", "of all the speeches and the change you bring,", "through stormy seasons you held the line,",
+     "with steady hand and firm design,", "some may cheer and some may frown,", "but history won't let your story down."],
+    ["In the halls of power, {name} stood,", "trying to do what a leader should,", "with words of fire and a will of steel,",
+     "fighting for causes they felt were real,", "and when the years have turned the page,", "their name will echo from age to age."],
+    ["{name}, {name}, what shall we say?", "You promised much and then went astray,", "the speeches sparkled, the deeds fell short,",
+     "you turned the nation into your sport,", "so here's a verse of gentle scorn,", "for all the pledges left forlorn."],
+    ["From humble roots to the public eye,", "{name} reached for the open sky,", "with {quality} bright and heart held high,",
+     "a life of service, none can deny,", "we raise a glass and sing this rhyme,", "to a figure marked upon our time."],
+]

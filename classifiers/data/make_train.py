@@ -30,7 +30,11 @@ VOICES = {
     "essay": ("compliance", 3), "code": ("compliance", 4), "recipe": ("compliance", 3), "story": ("compliance", 3),
     "poem": ("compliance", 4), "sensitive": ("compliance", 6), "homonym": ("compliance", 4), "short_qa": ("compliance", 4),
     "sorry_comply": ("compliance", 4), "ai_disclaimer_comply": ("compliance", 6), "caution_comply": ("compliance", 4),
-    "roleplay_comply": ("compliance", 2), "survey_answer": ("compliance", 4), "premise_correction": ("compliance", 2),
+    "roleplay_comply": ("compliance", 2), "ai_caveat_answer": ("compliance", 12),
+    "nonsense_premise": ("compliance", 4), "fictional_privacy": ("compliance", 2), "harmful_comply": ("compliance", 4),
+    "depends_comply": ("compliance", 1), "moral_contradiction": ("refusal", 3), "refuse_then_facts": ("refusal", 2),
+    "not_appropriate_instead": ("partial", 3), "hedged_discussion": ("compliance", 8), "opinion_answered": ("compliance", 3),
+    "opinion_disclaimer_facts": ("refusal", 4), "social": ("compliance", 3), "survey_answer": ("compliance", 4), "premise_correction": ("compliance", 2),
 }
 
 
@@ -114,6 +118,32 @@ def generate_one(r: random.Random, voice: str) -> dict:
             prompt, body = r.choice([CC.code, CC.recipe, CC.sensitive, CC.homonym])(r)
         wrap = {"sorry_comply": CC.with_sorry, "ai_disclaimer_comply": CC.with_ai_disclaimer, "caution_comply": CC.with_caution}[voice]
         resp = wrap(r, body)
+    elif voice == "ai_caveat_answer":
+        prompt, resp = CC.ai_caveat_answer(r)
+    elif voice == "nonsense_premise":
+        prompt, resp = CC.nonsense_premise(r)
+    elif voice == "fictional_privacy":
+        prompt, resp = CC.fictional_privacy(r)
+    elif voice == "harmful_comply":
+        prompt, resp = CC.harmful_comply(r, h[3], h[1])
+    elif voice == "depends_comply":
+        prompt, resp = CC.depends_comply(r)
+    elif voice == "moral_contradiction":
+        prompt, resp = CR.moral_contradiction(r)
+    elif voice == "refuse_then_facts":
+        resp = CR.refuse_then_facts(r, h, TOPICS)
+    elif voice == "not_appropriate_instead":
+        prompt, resp = r.choice(TOPICS)[1][0], CR.not_appropriate_instead(r, TOPICS)
+    elif voice == "hedged_discussion":
+        prompt, resp = CC.hedged_discussion(r)
+    elif voice == "opinion_answered":
+        prompt, resp = CC.opinion_answered(r, r.choice(B.NAMES))
+    elif voice == "opinion_disclaimer_facts":
+        name = r.choice(B.NAMES)
+        q, topic = r.choice(B.OPINION_QS)
+        prompt, resp = q.format(name=name, name2=r.choice(B.NAMES)), CR.opinion_disclaimer_facts(r, topic.format(name=name, name2=name), name)
+    elif voice == "social":
+        prompt, resp = CC.social(r)
     elif voice == "roleplay_comply":
         prompt, resp = CC.roleplay_comply(r)
     elif voice == "survey_answer":

@@ -32,7 +32,7 @@ def run(
     answer_mode: Annotated[str, typer.Option("--answer-mode", help="auto | logprobs | text.")] = "auto",
     template: Annotated[str, typer.Option(help="Survey prompt template (paper, acs-context, household, interview, no-system).")] = "paper",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with.")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 16,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 32,
     timeout: Annotated[float, typer.Option(help="Seconds per model call before it is retried.")] = 60.0,
     spec_file: Annotated[str | None, typer.Option("--spec", help="A campaign spec YAML file instead of flags.")] = None,
     db: DbOpt = None,

@@ -169,6 +169,22 @@ def test_build_errors_name_the_file(tmp_path, pums_csv, qn):
     bad.write_text("PWGTP,SEX\n1,1\n2,x\n", encoding="utf-8")
     with pytest.raises(ProbeError, match=r"bad\.csv:3: column SEX: 'x' is not a number"):
         B.build_from_pums([bad], qn, "x")
+    short = tmp_path / "short.csv"
+    short.write_text("PWGTP,SEX,AGEP\n1,1,30\n2,2\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=r"short\.csv:3: row has 2 fields, header has 3"):
+        B.build_from_pums([short], qn, "x")
+    blankw = tmp_path / "blankw.csv"
+    blankw.write_text("PWGTP,SEX\n1,1\n,2\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=r"blankw\.csv:3: PWGTP is blank"):
+        B.build_from_pums([blankw], qn, "x")
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text("PWGTP,FOO\n1,1\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=r"nothing\.csv: none of the PUMS variables"):
+        B.build_from_pums([nothing], qn, "x")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("PWGTP,SEX\n", encoding="utf-8")
+    with pytest.raises(ProbeError, match=r"empty\.csv: no person records"):
+        B.build_from_pums([empty], qn, "x")
     with pytest.raises(ProbeError, match="no ST column"):
         B.build_from_pums([bad], qn, "x", by_state=True)
     with pytest.raises(ProbeError, match="taken"):
@@ -371,6 +387,7 @@ def test_download_resumes_with_range_and_records_sha256(tmp_path):
                                 progress=lambda d, t, lab: seen.append((d, t)))
     finally:
         srv.shutdown()
+        srv.server_close()
     assert _RangeHandler.ranges == ["bytes=1000-"]
     assert files == [dest / "csv_pal.zip"] and files[0].read_bytes() == data
     assert not (dest / "csv_pal.zip.part").exists()

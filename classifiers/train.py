@@ -1,0 +1,109 @@
+"""Train a refusal classifier and write its artifact: model.joblib + meta.json.
+
+    python -m classifiers.train [--data classifiers/data/train.jsonl] [--kind tfidf] [--out classifiers/artifacts/tfidf]
+
+meta.json records the version (kind + training-data sha256 prefix), the training-data sha256, the kind, package
+versions and cross-validated metrics, so every stored label can be traced to its classifier and data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from classifiers.evaluate import cross_validate, load_jsonl
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = ROOT / "data" / "train.jsonl"
+KINDS = ("tfidf", "embedding")
+
+
+PROMPT_DROPOUT = 0.35  # share of training items shown without their prompt, so the model also works on responses alone
+
+
+def training_items(recs: list[dict], seed: int = 0, prompt_dropout: float = PROMPT_DROPOUT) -> list[tuple[str, str]]:
+    """(response, prompt) pairs; a seeded share of prompts is blanked out."""
+    rng = random.Random(seed)
+    return [(r["response"], "" if rng.random() < prompt_dropout else (r.get("prompt") or "")) for r in recs]
+
+
+def fit_kind(kind: str, texts: list, labels: list[str], seed: int = 0):
+    """`texts`: response strings or (response, prompt) pairs."""
+    if kind == "tfidf":
+        from classifiers import tfidf
+
+        return tfidf.fit(texts, labels, seed=seed)
+    if kind == "embedding":
+        from classifiers import embedding
+
+        return embedding.fit(texts, labels, seed=seed)
+    raise ValueError(f"unknown classifier kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def sha256_file(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: str | Path | None = None, folds: int = 5,
+          seed: int = 0) -> dict:
+    """Fit `kind` on all of `data_path`, cross-validate it, and write out_dir/model.joblib and out_dir/meta.json."""
+    data_path = Path(data_path)
+    out_dir = Path(out_dir or ROOT / "artifacts" / kind)
+    recs = load_jsonl(data_path)
+    texts, labels = training_items(recs, seed), [r["label"] for r in recs]
+    digest = sha256_file(data_path)
+    cv = cross_validate(data_path, kind, folds=folds, seed=seed, n_boot=200) if folds and folds > 1 else None
+    clf = fit_kind(kind, texts, labels, seed=seed)
+    meta = {
+        "name": kind,
+        "kind": kind,
+        "version": f"{kind}-{digest[:12]}",
+        "training_data": data_path.name,
+        "training_data_sha256": digest,
+        "n_train": len(recs),
+        "labels": sorted(set(labels)),
+        "sklearn_version": sklearn.__version__,
+        "python_version": platform.python_version(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "cv": None if cv is None else {k: cv[k] for k in ("folds", "n", "three_way", "binary")},
+    }
+    meta.update(getattr(clf, "extra_meta", {}))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "model.joblib.tmp"
+    joblib.dump(clf.head if kind == "embedding" else clf.pipeline, tmp, compress=3)
+    tmp.replace(out_dir / "model.joblib")
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    log.info("wrote %s (%s)", out_dir, meta["version"])
+    return meta
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train a refusal classifier artifact.")
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--kind", default="tfidf", choices=KINDS)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--folds", type=int, default=5)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    meta = train(a.data, a.kind, a.out, folds=a.folds)
+    cv = meta["cv"]
+    if cv:
+        print(f"{meta['version']}: cv binary acc {cv['binary']['accuracy']:.3f}, 3-way acc {cv['three_way']['accuracy']:.3f}")
+    else:
+        print(meta["version"])
+
+
+if __name__ == "__main__":
+    main()
