@@ -48,6 +48,15 @@ def prompt_hashes(spec: CampaignSpec) -> dict[str, str]:
     return {str(f.relative_to(paths.ROOT) if f.is_relative_to(paths.ROOT) else f): file_hash(f) for f in files}
 
 
+def surveys_of(spec: CampaignSpec) -> dict[str, questionnaires.Questionnaire]:
+    """The campaign's questionnaires by name (items store the name; the spec may name a file)."""
+    return {q.name: q for q in map(questionnaires.load, spec.surveys)}
+
+
+def probesets_of(spec: CampaignSpec) -> dict[str, probesets.ProbeSet]:
+    return {p.name: p for p in map(probesets.load, spec.refusals)}
+
+
 def validate(spec: CampaignSpec) -> None:
     """Everything that can be checked before anything is written: files load, models are reachable in principle."""
     from probe import models

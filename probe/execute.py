@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from probe import answers, probesets, questionnaires, render
+from probe import answers, campaigns, probesets, questionnaires, render
 from probe.spec import CampaignSpec, ModelSpec
 from probe.store import Item, Store
 
@@ -42,13 +42,8 @@ def context(store: Store, campaign_id: str) -> CampaignContext:
     if ctx is None:
         c = store.campaign(campaign_id)
         spec = CampaignSpec.model_validate(c.spec)
-        ctx = CampaignContext(spec, {m.id: m for m in spec.models})
-        for name in spec.surveys:
-            q = questionnaires.load(name)
-            ctx.surveys[q.name] = q
-        for name in spec.refusals:
-            ps = probesets.load(name)
-            ctx.probesets[ps.name] = ps
+        ctx = CampaignContext(spec, {m.id: m for m in spec.models}, campaigns.surveys_of(spec),
+                              campaigns.probesets_of(spec))
         _contexts[campaign_id] = ctx
     return ctx
 

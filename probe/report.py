@@ -4,6 +4,9 @@ JSON keys (the contract): models.<model>.surveys.<survey>.questions.<VAR> with n
 (share per option, keyed by the option text as shown), position_shares (share per letter), a_bias,
 normalized_entropy, kl_to_uniform, kl_to_baseline.<population>; ...surveys.<survey>.summary; and
 models.<model>.refusals.<set> with n, refusals, refusal_rate, ci95 [lo, hi], by_category.
+Added by probe.analysis (bootstrap 95% intervals): per question vs_baseline.<population> (shares, kl, tv,
+wasserstein, each with *_ci95; None = no baseline), chi2_uniform, modal_answer/modal_share, *_ci95 of
+normalized_entropy, kl_to_uniform and a_bias; per survey `analysis` (population ranking, closer-than-uniform share).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from probe import metrics, probesets, questionnaires
+from probe import analysis, metrics, probesets, questionnaires
 from probe.render import LETTERS
 from probe.store import Store
 
@@ -37,15 +40,18 @@ class QuestionData:
 
 def collect(store: Store, campaign_id: str) -> tuple[dict, dict]:
     """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts)."""
+    from probe import campaigns
+    from probe.spec import CampaignSpec
+
+    spec = CampaignSpec.model_validate(store.campaign(campaign_id).spec)
+    qcache, pcache = campaigns.surveys_of(spec), campaigns.probesets_of(spec)
     labels = store.labels(campaign_id)
     surveys: dict = defaultdict(lambda: defaultdict(dict))
     refusals: dict = defaultdict(lambda: defaultdict(list))
-    qcache: dict[str, questionnaires.Questionnaire] = {}
-    pcache: dict[str, probesets.ProbeSet] = {}
     for item, resp in store.rows(campaign_id):
         labs = labels.get(item.key, {})
         if item.kind == "survey":
-            q = qcache.setdefault(item.source, questionnaires.load(item.source)).question(item.item_id)
+            q = qcache[item.source].question(item.item_id)
             d = surveys[item.model][item.source].setdefault(q.id, QuestionData(q))
             lab = labs.get("answers")
             if item.status == "pending":
@@ -58,7 +64,7 @@ def collect(store: Store, campaign_id: str) -> tuple[dict, dict]:
                 d.option_probs.append([lab.option_probs.get(str(c), 0.0) for c in q.codes])
                 d.letter_probs.append(lab.letter_probs)
         else:
-            ps = pcache.setdefault(item.source, probesets.load(item.source))
+            ps = pcache[item.source]
             p = ps.prompt(item.item_id)
             lab = labs.get("refusal")
             gold = labs.get("gold")
@@ -133,13 +139,29 @@ def refusal_stats(rows: list[dict]) -> dict:
     return out
 
 
-def build(store: Store, campaign_id: str, baseline_names: list[str] | None = None) -> dict:
+def _letters(d: QuestionData) -> np.ndarray | None:
+    try:
+        a = np.asarray(d.letter_probs, dtype=float)
+    except ValueError:  # ragged: not one vector per sample
+        return None
+    return a if a.ndim == 2 and a.shape == (len(d.option_probs), len(d.question.options)) else None
+
+
+def build(store: Store, campaign_id: str, baseline_names: list[str] | None = None, states: bool = False,
+          n_boot: int = analysis.N_BOOT) -> dict:
+    """The report dict; states=True adds every available state table (NAME_ST) to the baselines."""
     from probe import baselines as bl
 
     c = store.campaign(campaign_id)
     spec = c.spec
-    names = baseline_names or spec.get("baselines") or ["uniform"]
+    names = list(baseline_names or spec.get("baselines") or ["uniform"])
+    if states:
+        names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
     surveys, refusals = collect(store, campaign_id)
+    from probe import campaigns
+    from probe.spec import CampaignSpec
+
+    questionnaire_of = campaigns.surveys_of(CampaignSpec.model_validate(spec))
     progress = store.progress(campaign_id)
     report: dict = {
         "campaign": {
@@ -153,20 +175,29 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
     }
     from probe import sim
 
+    loaded_by_survey: dict[str, dict] = {}
     for m in [ms["id"] for ms in spec["models"]]:
         entry: dict = {"simulator": m.startswith("sim/"), "surveys": {}, "refusals": {}}
         if entry["simulator"]:
             entry["simulator_behaviour"] = sim.parse(m.split("/", 1)[1]).label
         for sname, qdata in surveys.get(m, {}).items():
-            qq = questionnaires.load(sname)
-            loaded = {b: bl.load(b, qq) for b in names}
+            qq = questionnaire_of[sname]
+            if sname not in loaded_by_survey:
+                loaded_by_survey[sname] = {b: bl.load(b, qq) for b in names}
+            loaded = loaded_by_survey[sname]
             for b, base in loaded.items():
                 report["baselines"].setdefault(b, {"title": getattr(base, "title", b), "source": bl.origin(b)})
             qs = {}
             for q in qq.questions:
                 if q.id in qdata:
                     qs[q.id] = question_stats(qdata[q.id], {b: base.vector_for(q) for b, base in loaded.items()})
-            entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, names)}
+            per_q, summary = analysis.analyze_survey(
+                {v: analysis.QuestionSamples(d.question, d.matrix(), _letters(d)) for v, d in qdata.items()
+                 if v in qs},
+                {b: {q.id: base.vector_for(q) for q in qq.questions} for b, base in loaded.items()}, n_boot=n_boot)
+            for v, extra in per_q.items():
+                qs[v].update(extra)
+            entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, names), "analysis": summary}
         for pname, rows in refusals.get(m, {}).items():
             entry["refusals"][pname] = refusal_stats(rows)
         report["models"][m] = entry

@@ -94,9 +94,11 @@ def run(
 
             dispatch.run_embedded(store, cid, spec.concurrency, on_result)
     p = store.progress(cid)
+    print(cid)
+    if p.get("failed") == n:
+        raise ProbeError(f"all {n} items of campaign {cid} failed, e.g. {store.first_error(cid)}")
     if p.get("failed"):
         err.print(f"[yellow]{p['failed']} of {n} items failed; `probe report {cid}` lists their errors[/]")
-    print(cid)
 
 
 def register(app: typer.Typer) -> None:

@@ -88,6 +88,11 @@ class Store:
                 q = q.where(Item.status == status)
             return list(s.scalars(q.order_by(Item.model, Item.source, Item.item_id, Item.sample)))
 
+    def first_error(self, campaign_id: str) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(Response.error).join(Item, Item.key == Response.key)
+                            .where(Item.campaign_id == campaign_id, Response.error.is_not(None)).limit(1))
+
     def items(self, keys: list[str]) -> list[Item]:
         with self.session() as s:
             return list(s.scalars(select(Item).where(Item.key.in_(keys))))
