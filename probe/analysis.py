@@ -141,7 +141,8 @@ def analyze_question(s: QuestionSamples, populations: Mapping[str, np.ndarray | 
         est[("closer", p)], reps[("closer", p)] = _stat(kl < est["kl_u"], kl_r < reps["kl_u"])
         entry = {"shares": {o.text: float(w) for o, w in zip(q.options, vec / vec.sum())},
                  "kl": float(kl), "kl_ci95": ci(kl_r), "tv": float(tv), "tv_ci95": ci(tv_r),
-                 "wasserstein": None, "wasserstein_ci95": None, "closer_than_uniform": bool(kl < est["kl_u"])}
+                 "wasserstein": None, "wasserstein_ci95": None,
+                 "closer_than_uniform": None if p == UNIFORM else bool(kl < est["kl_u"])}
         if q.ordered:
             w, w_r = metrics.wasserstein_ordinal(mean, vec), metrics.wasserstein_ordinal(means, vec)
             est[("w", p)], reps[("w", p)] = _stat(w, w_r)

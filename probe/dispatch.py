@@ -49,6 +49,17 @@ def check_broker(broker: str) -> None:
         raise ProbeError(f"cannot reach broker {_redact(broker)}: {str(e).splitlines()[0][:200]}") from None
 
 
+def check_timeouts(spec) -> None:
+    """A task (one chunk = one wave of `concurrency` calls) must finish inside the broker's visibility timeout,
+    or Redis hands it to a second worker while the first still works on it."""
+    from workers.celery_app import VISIBILITY_TIMEOUT
+
+    worst = spec.timeout_s * (spec.num_retries + 1)
+    if worst >= VISIBILITY_TIMEOUT:
+        raise ProbeError(f"--timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts = {worst:g} s is not below the "
+                         f"broker's visibility timeout ({VISIBILITY_TIMEOUT} s; PROBE_VISIBILITY_TIMEOUT raises it)")
+
+
 def enqueue(broker: str, campaign_id: str, keys: list[str], chunk: int = CHUNK) -> int:
     app = celery_app(broker)
     n = 0

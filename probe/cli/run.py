@@ -67,13 +67,14 @@ def run(
     broker = broker_url(broker)
     if broker:
         dispatch.check_broker(broker)  # before anything is written
+        dispatch.check_timeouts(spec)
     store = open_store(db_url(db))
     cid, n = campaigns.create(store, spec, "fleet" if broker else "embedded")
     err.print(f"campaign {cid}: {n} items ({len(spec.models)} model(s), {spec.samples} sample(s) each)")
 
     if broker:
         keys = store.keys(cid, "pending")
-        tasks = dispatch.enqueue(broker, cid, keys)
+        tasks = dispatch.enqueue(broker, cid, keys, chunk=spec.concurrency)
         err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
         if not no_wait:
             if dispatch.workers_alive(broker) == 0:
