@@ -24,7 +24,8 @@ Intervals: percentile bootstrap (95%) over samples, as probe.metrics.bootstrap_c
 for every statistic of a question (so differences are paired). Questions are resampled independently (their
 samples are independent items); an aggregate's interval is the spread of the aggregate recomputed on each
 replicate. A question without a population's figure is "no baseline" for that population: None, never guessed.
-Plug-in divergences are biased upward for small n, so near zero an interval can sit slightly above its estimate.
+Plug-in divergences are biased upward for small n (entropy and modal share likewise), so near zero the whole
+bootstrap distribution can lie on one side of the estimate; the interval is then widened to reach the estimate.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ METHOD = {
                     "(one unit per sample; expected counts in logprobs mode)",
     "modal_share": "share of samples whose most likely option is the most common one (ties split); 1/k = no agreement",
     "closer_than_uniform": "share of the population's questions where KL(model || population) < KL(model || uniform)",
-    "ci95": "percentile bootstrap over samples, resampled within each question; aggregates recomputed per replicate",
+    "ci95": "percentile bootstrap over samples, resampled within each question; aggregates recomputed per "
+            "replicate; widened to include the estimate where plug-in bias puts all replicates on one side",
     "no_baseline": "questions where a population has no complete figure are skipped for it (None)",
+    "population_normalized_entropy": "the population's own mean normalized entropy over its questions (fixed: no "
+                                     "interval); model_normalized_entropy is the model's on the same questions",
 }
 
 
@@ -82,8 +86,11 @@ def votes(x: np.ndarray, atol: float = 1e-9) -> np.ndarray:
     return top / top.sum(axis=1, keepdims=True)
 
 
-def ci(values: np.ndarray) -> list[float]:
+def ci(values: np.ndarray, estimate: float | None = None) -> list[float]:
+    """Percentile interval of the replicates, widened to include the estimate when given (see the module doc)."""
     lo, hi = np.quantile(values, [ALPHA / 2, 1 - ALPHA / 2])
+    if estimate is not None:
+        lo, hi = min(lo, estimate), max(hi, estimate)
     return [float(lo), float(hi)]
 
 
@@ -93,10 +100,8 @@ def _stat(est: float, reps: np.ndarray) -> tuple[float, np.ndarray]:
 
 @dataclass
 class _Q:
-    """One question's estimates and bootstrap replicates, for the aggregates."""
+    """One question's estimates and bootstrap replicates (same resamples for all), for the aggregates."""
 
-    k: int
-    ordered: bool
     est: dict
     reps: dict
 
@@ -140,26 +145,26 @@ def analyze_question(s: QuestionSamples, populations: Mapping[str, np.ndarray | 
         est[("tv", p)], reps[("tv", p)] = _stat(tv, tv_r)
         est[("closer", p)], reps[("closer", p)] = _stat(kl < est["kl_u"], kl_r < reps["kl_u"])
         entry = {"shares": {o.text: float(w) for o, w in zip(q.options, vec / vec.sum())},
-                 "kl": float(kl), "kl_ci95": ci(kl_r), "tv": float(tv), "tv_ci95": ci(tv_r),
+                 "kl": float(kl), "kl_ci95": ci(kl_r, kl), "tv": float(tv), "tv_ci95": ci(tv_r, tv),
                  "wasserstein": None, "wasserstein_ci95": None,
                  "closer_than_uniform": None if p == UNIFORM else bool(kl < est["kl_u"])}
         if q.ordered:
             w, w_r = metrics.wasserstein_ordinal(mean, vec), metrics.wasserstein_ordinal(means, vec)
             est[("w", p)], reps[("w", p)] = _stat(w, w_r)
-            entry |= {"wasserstein": float(w), "wasserstein_ci95": ci(w_r)}
+            entry |= {"wasserstein": float(w), "wasserstein_ci95": ci(w_r, w)}
         vs[p] = entry
     out = {
         "vs_baseline": vs,
-        "chi2_uniform": {"statistic": chi2, "ci95": ci(chi2_reps), "df": k - 1, "p_value": pval,
+        "chi2_uniform": {"statistic": chi2, "ci95": ci(chi2_reps, chi2), "df": k - 1, "p_value": pval,
                          "counts": {o.text: float(cnt) for o, cnt in zip(q.options, counts)}},
-        "normalized_entropy_ci95": ci(reps["entropy"]),
-        "kl_to_uniform_ci95": ci(reps["kl_u"]),
-        "a_bias_ci95": ci(reps["a_bias"]) if "a_bias" in reps else None,
+        "normalized_entropy_ci95": ci(reps["entropy"], est["entropy"]),
+        "kl_to_uniform_ci95": ci(reps["kl_u"], est["kl_u"]),
+        "a_bias_ci95": ci(reps["a_bias"], est["a_bias"]) if "a_bias" in reps else None,
         "modal_answer": q.options[int(np.argmax(vmean))].text,
         "modal_share": est["modal"],
-        "modal_share_ci95": ci(reps["modal"]),
+        "modal_share_ci95": ci(reps["modal"], est["modal"]),
     }
-    return out, _Q(k, q.ordered, est, reps)
+    return out, _Q(est, reps)
 
 
 def _agg(qs: list[_Q], key) -> dict | None:
@@ -168,14 +173,15 @@ def _agg(qs: list[_Q], key) -> dict | None:
     if not have:
         return None
     reps = np.mean([q.reps[key] for q in have], axis=0)
-    return {"estimate": float(np.mean([q.est[key] for q in have])), "ci95": ci(reps), "n_questions": len(have)}
+    est = float(np.mean([q.est[key] for q in have]))
+    return {"estimate": est, "ci95": ci(reps, est), "n_questions": len(have)}
 
 
 def _diff(a: list[_Q], ka, b: list[_Q], kb) -> dict:
     """Paired bootstrap of mean over b of kb minus mean over a of ka."""
     est = np.mean([q.est[kb] for q in b]) - np.mean([q.est[ka] for q in a])
     reps = np.mean([q.reps[kb] for q in b], axis=0) - np.mean([q.reps[ka] for q in a], axis=0)
-    return {"estimate": float(est), "ci95": ci(reps)}
+    return {"estimate": float(est), "ci95": ci(reps, est)}
 
 
 def analyze_survey(samples: Mapping[str, QuestionSamples], populations: Mapping[str, Mapping[str, np.ndarray | None]],
@@ -232,3 +238,103 @@ def analyze_survey(samples: Mapping[str, QuestionSamples], populations: Mapping[
         "ranking_common_questions": len(common),
     }
     return per_q, summary
+
+
+# ------------------------------------------------------------------------------- side by side (probe compare)
+
+
+def _pick(a: dict | None) -> dict | None:
+    return None if not a else {"estimate": a["estimate"], "ci95": a["ci95"], "n_questions": a.get("n_questions")}
+
+
+def compare(reports: list[dict]) -> dict:
+    """Reports (probe.report.build) side by side: one column per (campaign, model, survey), one row per measure;
+    per survey a question matrix; and refusal rates per (campaign, model, set)."""
+    multi = len(reports) > 1
+    columns, questions, refusals, names = [], {}, [], []
+    for rep in reports:
+        cid = rep["campaign"]["id"]
+        for model, m in rep["models"].items():
+            label = f"{model} @ {cid}" if multi else model
+            for sname, s in m["surveys"].items():
+                a, sm = s.get("analysis") or {}, s["summary"]
+                pops = a.get("populations", {})
+                names += [p for p in pops if p not in names]
+                col = len(columns)
+                columns.append({
+                    "campaign": cid, "model": model, "survey": sname, "simulator": m["simulator"], "label": label,
+                    "n_answers": sm["n_answers"], "invalid_rate": sm["invalid_rate"],
+                    "mean_a_bias": _pick(a.get("a_bias")),
+                    "mean_normalized_entropy": _pick(a.get("normalized_entropy")),
+                    "mean_kl_to_uniform": _pick(a.get("kl_to_uniform")),
+                    "modal_share": _pick(a.get("modal_share")),
+                    "mean_kl_to_baseline": {p: _pick(x["mean_kl"]) for p, x in pops.items()},
+                    "closer_than_uniform": {p: _pick(x["closer_than_uniform"]) for p, x in pops.items() if p != UNIFORM},
+                    "closest": (a.get("ranking") or [{}])[0].get("population"),  # uniform included
+                })
+                for var, q in s["questions"].items():
+                    row = questions.setdefault(sname, {}).setdefault(var, {})
+                    row[col] = {"kl_to_uniform": q["kl_to_uniform"], "kl_to_baseline": q["kl_to_baseline"],
+                                "modal_answer": q.get("modal_answer"), "modal_share": q.get("modal_share")}
+            for pname, r in m["refusals"].items():
+                refusals.append({"campaign": cid, "model": model, "set": pname, "label": label, "n": r["n"],
+                                 "refusal_rate": r["refusal_rate"], "ci95": r["ci95"]})
+    matrix = {s: {v: [cells.get(i) for i in range(len(columns))] for v, cells in qs.items()} for s, qs in questions.items()}
+    return {"campaigns": [r["campaign"]["id"] for r in reports], "baselines": names, "columns": columns,
+            "questions": matrix, "refusals": refusals}
+
+
+def _fmt(x, d: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, dict):
+        return _fmt(x["estimate"], d) + ("" if x.get("ci95") is None else f" [{x['ci95'][0]:.{d}f}, {x['ci95'][1]:.{d}f}]")
+    return f"{x:.{d}f}" if isinstance(x, float) else str(x)
+
+
+def compare_rows(data: dict) -> list[tuple[str, list[str]]]:
+    """(measure, one cell per column) rows of the side-by-side summary."""
+    cols = data["columns"]
+    rows = [("survey", [c["survey"] for c in cols]), ("simulator", ["yes" if c["simulator"] else "no" for c in cols]),
+            ("answers", [str(c["n_answers"]) for c in cols]), ("invalid rate", [_fmt(c["invalid_rate"]) for c in cols])]
+    for key, title in (("mean_a_bias", "mean A-bias"), ("mean_normalized_entropy", "mean norm. entropy"),
+                       ("mean_kl_to_uniform", "mean KL to uniform"), ("modal_share", "modal share")):
+        rows.append((title, [_fmt(c[key]) for c in cols]))
+    for b in data["baselines"]:
+        if b != UNIFORM:
+            rows.append((f"mean KL to {b}", [_fmt(c["mean_kl_to_baseline"].get(b)) for c in cols]))
+            rows.append((f"closer to {b} than uniform", [_fmt(c["closer_than_uniform"].get(b)) for c in cols]))
+    rows.append(("closest (lowest mean KL)", [c["closest"] or "–" for c in cols]))
+    return rows
+
+
+def matrix_baseline(data: dict) -> str:
+    return next((b for b in data["baselines"] if b != UNIFORM), UNIFORM)
+
+
+def matrix_cell(cell: dict | None, what: str, baseline: str) -> str:
+    if cell is None:
+        return "–"
+    if what == "modal":
+        return "–" if cell["modal_answer"] is None else f"{cell['modal_answer'][:28]} ({cell['modal_share']:.2f})"
+    v = cell["kl_to_uniform"] if baseline == UNIFORM else cell["kl_to_baseline"].get(baseline)
+    return _fmt(v) if v is not None or baseline == UNIFORM else "no baseline"
+
+
+def compare_markdown(data: dict, what: str = "kl") -> str:
+    labels = [c["label"] for c in data["columns"]]
+    lines = ["# Comparison of " + ", ".join(data["campaigns"]), "",
+             "| measure | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [f"| {k} | " + " | ".join(v) + " |" for k, v in compare_rows(data)]
+    b = matrix_baseline(data)
+    for sname, qs in data["questions"].items():
+        title = "modal answer (share of samples)" if what == "modal" else f"KL to {b} (bits)"
+        lines += ["", f"## Survey {sname}: {title}", "", "| question | " + " | ".join(labels) + " |",
+                  "|---" * (len(labels) + 1) + "|"]
+        lines += [f"| {v} | " + " | ".join(matrix_cell(c, what, b) for c in cells) + " |" for v, cells in qs.items()]
+    if data["refusals"]:
+        lines += ["", "## Refusals", "", "| model | set | n | refusal rate [95% CI] |", "|---|---|---|---|"]
+        lines += [f"| {r['label']} | {r['set']} | {r['n']} | {_fmt(r['refusal_rate'])}"
+                  + ("" if r["ci95"][0] is None else f" [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]") + " |"
+                  for r in data["refusals"]]
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from probe.errors import ProbeError
 from probe.render import LETTERS
@@ -96,7 +97,9 @@ def preference(b: Behaviour, question: str, options: list[str]) -> list[float]:
     return [x / z for x in w]
 
 
-def _baseline_weights(name: str, question: str, options: list[str]) -> list[float]:
+@lru_cache(maxsize=256)
+def _population_shares(name: str, question: str) -> dict[str, float] | None:
+    """Shares by option text of the questionnaire question with this text, in baseline NAME (cached per process)."""
     from probe import baselines, questionnaires
 
     for qn in questionnaires.available():
@@ -104,10 +107,15 @@ def _baseline_weights(name: str, question: str, options: list[str]) -> list[floa
         for q in qq.questions:
             if q.text == question:
                 shares = baselines.load(name, qq).shares_for(q.id)
-                if shares:
-                    by_text = {q.text_of(c): s for c, s in shares.items()}
-                    return [by_text.get(t, 0.0) for t in options]
-    return [1.0] * len(options)
+                return {q.text_of(c): s for c, s in shares.items()} if shares else None
+    return None
+
+
+def _baseline_weights(name: str, question: str, options: list[str]) -> list[float]:
+    by_text = _population_shares(name, question)
+    if not by_text:
+        return [1.0] * len(options)
+    return [by_text.get(t, 0.0) for t in options]
 
 
 def letter_probs(b: Behaviour, question: str, options: list[str]) -> list[float]:

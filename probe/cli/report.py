@@ -34,6 +34,7 @@ def _tables(report: dict) -> None:
             t.caption = (f"mean A-bias {fmt(sm['mean_a_bias'])} · mean norm. entropy {fmt(sm['mean_normalized_entropy'])}"
                          f" · mean KL uniform {fmt(sm['mean_kl_to_uniform'])} · invalid rate {fmt(sm['invalid_rate'])}")
             out.print(t)
+            _ranking(model, s.get("analysis"))
         for pname, r in m["refusals"].items():
             t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")
             for col in ["category", "n", "refusals", "rate", "95% CI"]:
@@ -43,11 +44,27 @@ def _tables(report: dict) -> None:
             out.print(t)
 
 
+def _ranking(model: str, a: dict | None) -> None:
+    from probe.report_text import ci, fmt
+
+    if not a or not a["ranking"]:
+        return
+    t = Table(title=f"{model} · populations ranked by mean KL (bits; 95% bootstrap CI)")
+    for col in ["rank", "population", "questions", "mean KL", "95% CI", "closer than uniform"]:
+        t.add_column(col, justify="left" if col == "population" else "right")
+    for r in a["ranking"]:
+        closer = a["populations"][r["population"]]["closer_than_uniform"]
+        t.add_row(str(r["rank"]), r["population"] + (" (reference)" if r["reference"] else ""), str(r["n_questions"]),
+                  fmt(r["mean_kl"]), ci(r["ci95"]), f"{fmt(closer['estimate'])} {ci(closer['ci95'])}" if closer else "–")
+    out.print(t)
+
+
 def report(
     campaign_id: Annotated[str, typer.Argument(help="Campaign id (printed by `probe run`).")],
     format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | html")] = "table",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Compare with these populations (default: the campaign's).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    states: Annotated[bool, typer.Option("--states", help="Also compare with every available state baseline (NAME_ST tables from `probe baselines build --by-state`).")] = False,
     db: DbOpt = None,
 ) -> None:
     """Show a campaign's results."""
@@ -57,7 +74,7 @@ def report(
 
     if format not in ("table", "json", "markdown", "html"):
         raise ProbeError(f"--format: '{format}' is not one of table, json, markdown, html")
-    data = rep.build(open_store(db_url(db)), campaign_id, baseline)
+    data = rep.build(open_store(db_url(db)), campaign_id, baseline, states=states)
     if format == "table" and out_file is None:
         _tables(data)
         return

@@ -1,0 +1,425 @@
+"""Report renderer for people: one self-contained HTML page (inline CSS, figures as base64 PNG, no network).
+
+`html(report)` takes the dict probe.report.build returns. matplotlib is imported inside the functions that draw
+(Agg canvas, no pyplot), so importing this module and the CLI stay fast.
+
+Figures, in page order: per survey one overview (A-bias and normalized entropy across models), one divergence
+ranking per model that has a ranked population, one chart per question (model vs populations vs uniform); per
+refusal set one chart of refusal rates by category. `expected_figures(report)` counts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from html import escape
+
+from probe.analysis import UNIFORM, state_baselines
+
+MODEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+POP_COLOURS = ["#4d4d4d", "#8c8c8c", "#bdbdbd"]
+MAX_POPS_PER_QUESTION = 3
+DPI = 80
+
+CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1320px;color:#222;
+line-height:1.4;padding:0 16px}
+h1{font-size:26px;margin-bottom:4px}h2{font-size:21px;border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
+h3{font-size:17px;margin-top:24px}.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;
+text-align:right;vertical-align:top}th{background:#f4f4f4}td.l,th.l{text-align:left}
+.badge{display:inline-block;background:#b35900;color:#fff;border-radius:3px;padding:0 6px;font-size:11px;
+font-weight:bold;letter-spacing:.5px;margin-left:6px;vertical-align:middle}
+.caption{color:#444;font-size:13px;max-width:1000px}.guide dt{font-weight:bold;margin-top:6px}.guide dd{margin-left:18px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(400px,1fr));gap:14px}
+.card{border:1px solid #e2e2e2;border-radius:4px;padding:8px;background:#fff}.card h4{margin:0 0 2px;font-size:14px}
+.card p{margin:2px 0;font-size:12px;color:#444}img{max-width:100%;height:auto}
+.legend{position:sticky;top:0;background:#fff;padding:6px 0;z-index:1;border-bottom:1px solid #eee}
+.legend span{display:inline-block;margin-right:14px;font-size:13px}
+.sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;border:1px solid #777}
+pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}.na{color:#999}
+"""
+
+GUIDE = [
+    ("Distribution", "The model's answer shares per option: the mean, over samples, of each sample's probabilities "
+     "(one answer per sample in text mode; first-token probabilities in logprobs mode)."),
+    ("A-bias", "Share of answers at the first shown position (letter A) minus 1/k, k = number of options. 0 = no "
+     "position preference; positive = the model favours whatever is shown first."),
+    ("Normalized entropy", "Entropy of the answer distribution divided by its maximum log2(k): 1 = uniform (no "
+     "preference at all), 0 = always the same option. Populations have their own value for comparison."),
+    ("KL divergence", "KL(model || population) in bits (base 2), as in Dominguez-Olmedo et al.: 0 = the model "
+     "answers like the population; larger = further away. 'KL to uniform' compares with answering at random."),
+    ("Closer than uniform", "Share of a population's questions where the model is closer (in KL) to that "
+     "population than to uniform answering. The paper found models usually closer to uniform."),
+    ("Modal share", "Share of samples whose most likely answer is the most common one: 1 = every run gives the "
+     "same answer (the 'correct answer' effect of Park et al.), about 1/k = no agreement."),
+    ("TV, Wasserstein", "Total variation = half the summed absolute difference of shares (0 to 1); Wasserstein = "
+     "how far, in option steps, answers must move on ordered scales (age, income)."),
+    ("Intervals", "[lo, hi] are 95% bootstrap intervals over samples (refusal rates: Wilson intervals). "
+     "'no baseline' means the population has no figure for that question; it is skipped, never guessed."),
+    ("Simulator", "A simulated respondent with declared behaviour, used to check the pipeline; not a language model."),
+]
+
+
+def _f(x, d: int = 3) -> str:
+    return '<span class="na">–</span>' if x is None else f"{x:.{d}f}" if isinstance(x, float) else escape(str(x))
+
+
+def _ci(c) -> str:
+    return "" if not c or c[0] is None else f' <span class="na">[{c[0]:.3f}, {c[1]:.3f}]</span>'
+
+
+def _est(a: dict | None) -> str:
+    return _f(None) if not a else _f(a["estimate"]) + _ci(a["ci95"])
+
+
+def _short(text: str, n: int = 34) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _tex(text: str) -> str:
+    """Text for matplotlib, which reads '$...$' as math ("$12,490 and $52,000")."""
+    return text.replace("$", r"\$")
+
+
+def _model_label(name: str, m: dict, n: int = 38) -> str:
+    return _tex(_short(name, n)) + (" [simulator]" if m["simulator"] else "")
+
+
+def _png(fig) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _img(fig, alt: str, kind: str) -> str:
+    return f'<img data-figure="{kind}" alt="{escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
+
+
+def _figure(w: float, h: float, labels: list[str] | None = None, fontsize: float = 8):
+    """A Figure on no global state; with `labels` (the y tick labels) fixed margins sized to them, which is
+    much faster than a layout engine, else constrained layout."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    if labels is None:
+        fig.set_layout_engine("constrained")
+    else:
+        left = (0.2 + 0.6 * fontsize / 72 * max(map(len, labels), default=1)) / w
+        fig.subplots_adjust(left=min(left, 0.6), right=0.97, top=1 - 0.32 / h, bottom=0.55 / h)
+    return fig
+
+
+def _err(vals: list, cis: list) -> list[list[float]]:
+    lo = [max(0.0, v - c[0]) if v is not None and c else 0.0 for v, c in zip(vals, cis)]
+    hi = [max(0.0, c[1] - v) if v is not None and c else 0.0 for v, c in zip(vals, cis)]
+    return [lo, hi]
+
+
+# ------------------------------------------------------------------------------------------------- figures
+
+
+def _overview_figure(rows: list[tuple[str, dict, dict]], pops: dict[str, float]) -> str:
+    """rows: (model, model entry, survey analysis); pops: population -> mean normalized entropy."""
+    n = len(rows)
+    fig = _figure(11, 1.2 + 0.45 * n)
+    ax1, ax2 = fig.subplots(1, 2, sharey=True)
+    y = list(range(n))[::-1]
+    labels = [_model_label(name, m) for name, m, _ in rows]
+    colours = [MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(n)]
+    hatches = ["//" if m["simulator"] else "" for _, m, _ in rows]
+    for ax, key, title in ((ax1, "a_bias", "A-bias (share at A − 1/k)"),
+                           (ax2, "normalized_entropy", "Normalized entropy (1 = uniform)")):
+        vals = [(a[key] or {}).get("estimate") for _, _, a in rows]
+        cis = [(a[key] or {}).get("ci95") for _, _, a in rows]
+        bars = ax.barh(y, [v or 0.0 for v in vals], xerr=_err(vals, cis), color=colours, capsize=3,
+                       edgecolor="#333", linewidth=0.5)
+        for b, h in zip(bars, hatches):
+            b.set_hatch(h)
+        ax.set_title(title, fontsize=11)
+        ax.grid(axis="x", alpha=0.3)
+    ax1.axvline(0, color="black", linewidth=0.8)
+    ax2.axvline(1, color="black", linestyle="--", linewidth=1, label="uniform")
+    for i, (p, v) in enumerate(pops.items()):
+        ax2.axvline(v, color=POP_COLOURS[i % len(POP_COLOURS)], linestyle=":", linewidth=2, label=_tex(p))
+    ax2.set_xlim(0, 1.05)
+    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax1.set_yticks(y, labels, fontsize=9)
+    return _img(fig, "A-bias and normalized entropy across models", "overview")
+
+
+def _ranking_figure(model: str, ranking: list[dict]) -> str:
+    n = len(ranking)
+    fig = _figure(7.5, 1.0 + 0.3 * n)
+    ax = fig.subplots()
+    y = list(range(n))[::-1]
+    vals = [r["mean_kl"] for r in ranking]
+    colours = ["#e0a030" if r["reference"] else "#4c72b0" for r in ranking]
+    ax.barh(y, vals, xerr=_err(vals, [r["ci95"] for r in ranking]), color=colours, capsize=2)
+    ax.set_yticks(y, [_tex(f"{r['population']} ({r['n_questions']} q)") for r in ranking], fontsize=9)
+    ax.set_xlabel("mean KL(model || population), bits — lower = closer", fontsize=9)
+    ax.set_title(_tex(_short(model, 70)), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _img(fig, f"populations ranked by divergence for {model}", "ranking")
+
+
+def _question_figure(var: str, options: list[str], series: list[tuple[str, list[float], str, str]]) -> str:
+    """series: (label, shares in option order, colour, hatch); uniform drawn as a dashed line at 1/k."""
+    k, m = len(options), max(1, len(series))
+    labels = [_tex(_short(o, 32)) for o in options]
+    fig = _figure(5.2, 0.9 + max(k, 1) * (0.16 * m + 0.12), labels)
+    ax = fig.subplots()
+    if not k:
+        ax.text(0.5, 0.5, "no valid answers and no population figures", ha="center", va="center", color="#b00")
+        ax.set_title(var, fontsize=10)
+        return _img(fig, f"no answers for {var}", "question")
+    height = 0.8 / m
+    for j, (label, shares, colour, hatch) in enumerate(series):
+        pos = [k - 1 - i + 0.4 - height * (j + 0.5) for i in range(k)]
+        ax.barh(pos, shares, height=height, color=colour, hatch=hatch, edgecolor="#333", linewidth=0.3, label=_tex(label))
+    ax.axvline(1.0 / k, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks([k - 1 - i for i in range(k)], labels, fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of answers (dashed: uniform 1/k)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_title(var, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _img(fig, f"answer shares for {var}", "question")
+
+
+def _refusal_figure(pname: str, models: list[tuple[str, dict, dict]]) -> str:
+    cats = sorted({c for _, _, r in models for c in r["by_category"]})
+    groups = ["all prompts", *cats]
+    n, m = len(groups), len(models)
+    fig = _figure(8, 1.0 + n * (0.22 * m + 0.15))
+    ax = fig.subplots()
+    height = 0.8 / m
+    for j, (name, entry, r) in enumerate(models):
+        stats = [r, *[r["by_category"].get(c) for c in cats]]
+        vals = [s["refusal_rate"] if s else None for s in stats]
+        cis = [s["ci95"] if s else None for s in stats]
+        pos = [n - 1 - i + 0.4 - height * (j + 0.5) for i in range(n)]
+        ax.barh(pos, [v or 0.0 for v in vals], height=height, xerr=_err(vals, cis), capsize=2,
+                color=MODEL_COLOURS[j % len(MODEL_COLOURS)], hatch="//" if entry["simulator"] else "",
+                edgecolor="#333", linewidth=0.3, label=_model_label(name, entry))
+    ax.set_yticks([n - 1 - i for i in range(n)], [_tex(g) for g in groups], fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("refusal rate (refusal or partial), 95% Wilson interval", fontsize=9)
+    ax.set_title(_tex(f"refusals · {pname}"), fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return _img(fig, f"refusal rates for {pname}", "refusals")
+
+
+# ---------------------------------------------------------------------------------------------- sections
+
+
+def _surveys(report: dict) -> dict[str, list[tuple[str, dict, dict]]]:
+    out: dict[str, list] = {}
+    for name, m in report["models"].items():
+        for sname, s in m["surveys"].items():
+            out.setdefault(sname, []).append((name, m, s))
+    return out
+
+
+def _question_pops(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    """Populations drawn in the per-question charts: the non-state ones, then the best-ranked states."""
+    names = [p for p in rows[0][2]["analysis"]["populations"] if p != UNIFORM]
+    states = set(state_baselines(names))
+    chosen = [p for p in names if p not in states]
+    ranked = [r["population"] for r in rows[0][2]["analysis"]["ranking"] if r["population"] in states]
+    return (chosen + ranked)[:MAX_POPS_PER_QUESTION]
+
+
+def expected_figures(report: dict) -> int:
+    n = 0
+    for rows in _surveys(report).values():
+        n += 1 + len({v for _, _, s in rows for v in s["questions"]})
+        n += sum(1 for _, _, s in rows if s.get("analysis", {}).get("ranking"))
+    return n + len({p for m in report["models"].values() for p in m["refusals"]})
+
+
+def _provenance(report: dict) -> list[str]:
+    c = report["campaign"]
+    st = c["status"]
+    hashes = "<br>".join(f"{escape(k)} <code>sha256 {escape(v)}</code>" for k, v in c["prompt_hashes"].items())
+    pkgs = ", ".join(f"{escape(k)} {escape(str(v))}" for k, v in (c.get("package_versions") or {}).items())
+    base = "<br>".join(f"<b>{escape(b)}</b>: {escape(str(x.get('title', '')))} ({escape(str(x.get('source', '')))})"
+                       for b, x in report.get("baselines", {}).items())
+    rows = [("Campaign id", escape(c["id"])), ("Created", escape(c["created_at"])), ("Mode", escape(c["mode"])),
+            ("Items", f"{c['n_items']} (done {st['done']}, failed {st['failed']}, pending {st['pending']})"),
+            ("Code revision", f"<code>{escape(str(c.get('code_revision')))}</code>"), ("Prompt files", hashes),
+            ("Package versions", pkgs), ("Baselines", base or _f(None))]
+    sp = c["spec"]
+    design = " · ".join(f"{k.replace('_', ' ')} " + escape(", ".join(sp[k]) if isinstance(sp[k], list) else str(sp[k]))
+                        for k in ("samples", "ordering", "answer_mode", "template", "seed", "surveys", "refusals")
+                        if sp.get(k) not in (None, [])) or _f(None)
+    rows.insert(4, ("Design", design))
+    spec = escape(json.dumps(sp, indent=2, default=str))
+    return (["<h2>Provenance</h2><table>"] + [f'<tr><th class="l">{k}</th><td class="l">{v}</td></tr>' for k, v in rows]
+            + [f'<tr><th class="l">Spec</th><td class="l"><details><summary>campaign spec (JSON)</summary><pre>{spec}'
+               "</pre></details></td></tr></table>"])
+
+
+def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
+    an = rows[0][2]["analysis"]
+    pops = [p for p in an["populations"] if p != UNIFORM]
+    shown = [p for p in pops if p not in set(state_baselines(pops))]
+    head = ("<tr><th class='l'>model</th><th>answers</th><th>invalid rate</th><th>mean A-bias</th>"
+            "<th>mean norm. entropy</th><th>mean KL to uniform</th><th>modal share</th>"
+            + "".join(f"<th>closer to {escape(p)} than uniform</th><th>mean KL to {escape(p)}</th>" for p in shown)
+            + "<th class='l'>closest (lowest mean KL)</th></tr>")
+    out = [f"<h3>Survey {escape(sname)}: models at a glance</h3><table>{head}"]
+    for name, m, s in rows:
+        a, sm = s["analysis"], s["summary"]
+        badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
+        best = a["ranking"][0] if a["ranking"] else None
+        cells = [f"{sm['n_answers']}", _f(sm["invalid_rate"]), _est(a["a_bias"]), _est(a["normalized_entropy"]),
+                 _est(a["kl_to_uniform"]), _est(a["modal_share"])]
+        for p in shown:
+            pp = a["populations"][p]
+            cells += [_est(pp["closer_than_uniform"]) + f" <span class='na'>of {pp['n_questions']} q</span>",
+                      _est(pp["mean_kl"])]
+        cells.append(f"{escape(best['population'])} (KL {best['mean_kl']:.3f})" if best else _f(None))
+        out.append(f"<tr><td class='l'>{escape(name)}{badge}</td>" + "".join(f"<td>{c}</td>" for c in cells[:-1])
+                   + f"<td class='l'>{cells[-1]}</td></tr>")
+    out.append("</table>")
+    ent = {p: a for p in pops if (a := an["populations"][p]["population_normalized_entropy"]) is not None
+           and p in shown}
+    out.append(_overview_figure([(n, m, s["analysis"]) for n, m, s in rows], ent))
+    out.append('<p class="caption">Left: A-bias per model (0 = no preference for the first position shown). Right: mean '
+               "normalized entropy (1 = answers spread like uniform random choice); dotted lines mark each "
+               "population's own mean normalized entropy. Error bars: 95% bootstrap intervals over samples. "
+               "Hatched bars are simulators.</p>")
+    return out
+
+
+def _divergence(rows: list[tuple[str, dict, dict]]) -> list[str]:
+    out = []
+    for name, m, s in rows:
+        a = s["analysis"]
+        if not a["ranking"]:
+            continue
+        badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
+        out.append(f"<h3>{escape(name)}{badge}: populations ranked by divergence</h3>")
+        out.append(_ranking_figure(name, a["ranking"]))
+        n_common = a.get("ranking_common_questions", 0)
+        uneven = len({r["n_questions"] for r in a["ranking"]}) > 1 and n_common > 0
+        common_head = f"<th>mean KL on the {n_common} questions all cover</th>" if uneven else ""
+        out.append("<table><tr><th>rank</th><th class='l'>population</th><th>questions</th><th>mean KL [95% CI]</th>"
+                   f"<th>gap to next [95% CI]</th>{common_head}<th>closer than uniform</th><th>norm. entropy: "
+                   "population</th><th>model (same questions)</th><th class='l'>no baseline for</th></tr>")
+        for r in a["ranking"]:
+            p = a["populations"][r["population"]]
+            gap = _est(r["gap_to_next"])
+            label = escape(r["population"]) + (" <span class='na'>(reference)</span>" if r["reference"] else "")
+            nb = ", ".join(p["no_baseline"]) or "–"
+            out.append(f"<tr><td>{r['rank']}</td><td class='l'>{label}</td><td>{r['n_questions']}</td>"
+                       f"<td>{_f(r['mean_kl'])}{_ci(r['ci95'])}</td><td>{gap}</td>"
+                       + (f"<td>{_est(r['mean_kl_common'])}</td>" if uneven else "") +
+                       f"<td>{_est(p['closer_than_uniform'])}</td><td>{_f(p['population_normalized_entropy'])}</td>"
+                       f"<td>{_est(p['model_normalized_entropy'])}</td><td class='l'>{escape(nb)}</td></tr>")
+        out.append("</table>")
+    if out:
+        out.append('<p class="caption">Mean KL divergence (bits) from the model\'s answers to each population, over '
+                   "the questions that population has figures for (its count in brackets); lower = the model answers "
+                   "more like that population. Uniform (orange) is the reference of answering at random. "
+                   "'Gap to next' is the paired bootstrap difference to the next population: an interval above 0 "
+                   "means the order is clear.</p>")
+    return out
+
+
+def _questions(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
+    pops = _question_pops(rows)
+    legend = [(_model_label(n, m), MODEL_COLOURS[i % len(MODEL_COLOURS)]) for i, (n, m, _) in enumerate(rows)]
+    legend += [(p, POP_COLOURS[i]) for i, p in enumerate(pops)]
+    out = [f"<h3>Survey {escape(sname)}: answers per question</h3>", '<p class="legend">'
+           + "".join(f'<span><i class="sw" style="background:{c}"></i>{escape(t)}</span>' for t, c in legend)
+           + '<span>- - - uniform (1/k)</span></p>', '<div class="grid">']
+    for var in dict.fromkeys(v for _, _, s in rows for v in s["questions"]):
+        entries = [s["questions"][var] for _, _, s in rows if var in s["questions"]]
+        first = entries[0]
+        options = next((list(q["distribution"]) for q in entries if q["distribution"]), None) or next(
+            (list(v["shares"]) for v in (first.get("vs_baseline") or {}).values() if v), [])
+        series, notes = [], []
+        for i, (name, m, s) in enumerate(rows):
+            q = s["questions"].get(var)
+            if q and q["distribution"]:
+                series.append((name, [q["distribution"].get(o, 0.0) for o in options],
+                               MODEL_COLOURS[i % len(MODEL_COLOURS)], "//" if m["simulator"] else ""))
+                kls = [f"KL uniform {_f(q['kl_to_uniform'])}"]
+                for p in pops:
+                    v = (q.get("vs_baseline") or {}).get(p)
+                    kls.append(f"KL {escape(p)} " + (f"{v['kl']:.3f}{_ci(v['kl_ci95'])}" if v else "no baseline"))
+                notes.append(f"<p><b>{escape(_short(name, 40))}</b>: n {q['n']}, modal share "
+                             f"{_f(q.get('modal_share'))}; " + "; ".join(kls) + "</p>")
+        for j, p in enumerate(pops):
+            v = (first.get("vs_baseline") or {}).get(p)
+            if v:
+                series.append((p, [v["shares"].get(o, 0.0) for o in options], POP_COLOURS[j], ""))
+        text = escape(first.get("text") or "")
+        out.append(f'<div class="card"><h4>{escape(var)}</h4><p>{text}</p>{_question_figure(var, options, series)}'
+                   + "".join(notes) + "</div>")
+    out.append("</div>")
+    return out
+
+
+def _refusals(report: dict) -> list[str]:
+    sets: dict[str, list] = {}
+    for name, m in report["models"].items():
+        for pname, r in m["refusals"].items():
+            sets.setdefault(pname, []).append((name, m, r))
+    if not sets:
+        return []
+    out = ["<h2>Refusals</h2>"]
+    for pname, models in sets.items():
+        out.append(f"<h3>Prompt set {escape(pname)}</h3>")
+        out.append(_refusal_figure(pname, models))
+        out.append('<p class="caption">Share of prompts the model refused (a refusal or a partial answer, as '
+                   "labelled by the refusal classifier), overall and per category; error bars and brackets are 95% "
+                   "Wilson intervals.</p>")
+        out.append("<table><tr><th class='l'>model</th><th class='l'>category</th><th>n</th><th>refusals</th>"
+                   "<th>rate [95% CI]</th></tr>")
+        for name, m, r in models:
+            badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
+            rows = [("all prompts", r), *r["by_category"].items()]
+            for extra in ("over_refusal", "harmful_compliance"):
+                if r.get(extra):
+                    rows.append((extra.replace("_", " ") + (" (safe prompts)" if extra == "over_refusal"
+                                                            else " (harmful prompts: refusal rate)"), r[extra]))
+            for cat, x in rows:
+                out.append(f"<tr><td class='l'>{escape(name)}{badge}</td><td class='l'>{escape(cat)}</td>"
+                           f"<td>{x['n']}</td><td>{x['refusals']}</td><td>{_f(x['refusal_rate'])}{_ci(x['ci95'])}</td></tr>")
+        out.append("</table>")
+    return out
+
+
+def html(report: dict) -> str:
+    """The whole report as one HTML page with embedded PNG figures."""
+    c = report["campaign"]
+    body = [f"<h1>probe report · campaign {escape(c['id'])}</h1>",
+            f'<p class="sub">created {escape(c["created_at"])} · {escape(c["mode"])} mode · {c["n_items"]} items · '
+            f"{len(report['models'])} model(s)</p>"]
+    sims = [n for n, m in report["models"].items() if m["simulator"]]
+    if sims:
+        body.append('<p class="caption"><span class="badge">SIMULATOR</span> ' + "; ".join(
+            f"<b>{escape(n)}</b> is a simulated respondent: {escape(report['models'][n].get('simulator_behaviour', ''))}"
+            for n in sims) + ". Simulators have declared behaviour and check the pipeline; they are not language models.</p>")
+    body += _provenance(report)
+    body.append('<h2>How to read this report</h2><dl class="guide">'
+                + "".join(f"<dt>{escape(t)}</dt><dd>{escape(d)}</dd>" for t, d in GUIDE) + "</dl>")
+    surveys = _surveys(report)
+    if surveys:
+        body.append("<h2>Survey answers</h2>")
+    for sname, rows in surveys.items():
+        body += _overview(sname, rows)
+        body += _divergence(rows)
+        body += _questions(sname, rows)
+    body += _refusals(report)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>probe report {escape(c['id'])}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
