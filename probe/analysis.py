@@ -43,7 +43,7 @@ from probe.questionnaires import Question
 N_BOOT = 500
 ALPHA = 0.05
 UNIFORM = "uniform"
-STATE_NAME = re.compile(r"^.+_\d{2}$")  # build_from_pums(..., by_state=True) names state tables NAME_ST
+STATE_NAME = re.compile(r"^.+_\d{2}$")  # probe.pums.build_from_pums(..., by_state=True) names state tables NAME_ST
 
 METHOD = {
     "kl": "KL(model || population) in bits (base 2); model = mean of the samples' option-probability vectors",

@@ -1,7 +1,7 @@
 """Report renderer for people: one self-contained HTML page (inline CSS, figures as base64 PNG, no network).
 
-`html(report)` takes the dict probe.report.build returns. matplotlib is imported inside the functions that draw
-(Agg canvas, no pyplot), so importing this module and the CLI stay fast.
+`html(report)` takes the dict probe.report.build returns; the figures are drawn by probe.report_figures, which
+imports matplotlib only when it draws, so importing this module and the CLI stay fast.
 
 Figures, in page order: per survey one overview (A-bias and normalized entropy across models), one divergence
 ranking per model that has a ranked population, one chart per question (model vs populations vs uniform); per
@@ -10,17 +10,22 @@ refusal set one chart of refusal rates by category. `expected_figures(report)` c
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from html import escape
 
 from probe.analysis import UNIFORM, state_baselines
+from probe.report_figures import (
+    MODEL_COLOURS,
+    POP_COLOURS,
+    model_label,
+    overview_figure,
+    question_figure,
+    ranking_figure,
+    refusal_figure,
+    short,
+)
 
-MODEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-POP_COLOURS = ["#4d4d4d", "#8c8c8c", "#bdbdbd"]
 MAX_POPS_PER_QUESTION = 3
-DPI = 80
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:24px auto;max-width:1320px;color:#222;
@@ -72,147 +77,6 @@ def _ci(c) -> str:
 
 def _est(a: dict | None) -> str:
     return _f(None) if not a else _f(a["estimate"]) + _ci(a["ci95"])
-
-
-def _short(text: str, n: int = 34) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _tex(text: str) -> str:
-    """Text for matplotlib, which reads '$...$' as math ("$12,490 and $52,000")."""
-    return text.replace("$", r"\$")
-
-
-def _model_label(name: str, m: dict, n: int = 38) -> str:
-    return _tex(_short(name, n)) + (" [simulator]" if m["simulator"] else "")
-
-
-def _png(fig) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _img(fig, alt: str, kind: str) -> str:
-    return f'<img data-figure="{kind}" alt="{escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
-
-
-def _figure(w: float, h: float, labels: list[str] | None = None, fontsize: float = 8):
-    """A Figure on no global state; with `labels` (the y tick labels) fixed margins sized to them, which is
-    much faster than a layout engine, else constrained layout."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h))
-    if labels is None:
-        fig.set_layout_engine("constrained")
-    else:
-        left = (0.2 + 0.6 * fontsize / 72 * max(map(len, labels), default=1)) / w
-        fig.subplots_adjust(left=min(left, 0.6), right=0.97, top=1 - 0.32 / h, bottom=0.55 / h)
-    return fig
-
-
-def _err(vals: list, cis: list) -> list[list[float]]:
-    lo = [max(0.0, v - c[0]) if v is not None and c else 0.0 for v, c in zip(vals, cis)]
-    hi = [max(0.0, c[1] - v) if v is not None and c else 0.0 for v, c in zip(vals, cis)]
-    return [lo, hi]
-
-
-# ------------------------------------------------------------------------------------------------- figures
-
-
-def _overview_figure(rows: list[tuple[str, dict, dict]], pops: dict[str, float]) -> str:
-    """rows: (model, model entry, survey analysis); pops: population -> mean normalized entropy."""
-    n = len(rows)
-    fig = _figure(11, 1.2 + 0.45 * n)
-    ax1, ax2 = fig.subplots(1, 2, sharey=True)
-    y = list(range(n))[::-1]
-    labels = [_model_label(name, m) for name, m, _ in rows]
-    colours = [MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(n)]
-    hatches = ["//" if m["simulator"] else "" for _, m, _ in rows]
-    for ax, key, title in ((ax1, "a_bias", "A-bias (share at A − 1/k)"),
-                           (ax2, "normalized_entropy", "Normalized entropy (1 = uniform)")):
-        vals = [(a[key] or {}).get("estimate") for _, _, a in rows]
-        cis = [(a[key] or {}).get("ci95") for _, _, a in rows]
-        bars = ax.barh(y, [v or 0.0 for v in vals], xerr=_err(vals, cis), color=colours, capsize=3,
-                       edgecolor="#333", linewidth=0.5)
-        for b, h in zip(bars, hatches):
-            b.set_hatch(h)
-        ax.set_title(title, fontsize=11)
-        ax.grid(axis="x", alpha=0.3)
-    ax1.axvline(0, color="black", linewidth=0.8)
-    ax2.axvline(1, color="black", linestyle="--", linewidth=1, label="uniform")
-    for i, (p, v) in enumerate(pops.items()):
-        ax2.axvline(v, color=POP_COLOURS[i % len(POP_COLOURS)], linestyle=":", linewidth=2, label=_tex(p))
-    ax2.set_xlim(0, 1.05)
-    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax1.set_yticks(y, labels, fontsize=9)
-    return _img(fig, "A-bias and normalized entropy across models", "overview")
-
-
-def _ranking_figure(model: str, ranking: list[dict]) -> str:
-    n = len(ranking)
-    fig = _figure(7.5, 1.0 + 0.3 * n)
-    ax = fig.subplots()
-    y = list(range(n))[::-1]
-    vals = [r["mean_kl"] for r in ranking]
-    colours = ["#e0a030" if r["reference"] else "#4c72b0" for r in ranking]
-    ax.barh(y, vals, xerr=_err(vals, [r["ci95"] for r in ranking]), color=colours, capsize=2)
-    ax.set_yticks(y, [_tex(f"{r['population']} ({r['n_questions']} q)") for r in ranking], fontsize=9)
-    ax.set_xlabel("mean KL(model || population), bits — lower = closer", fontsize=9)
-    ax.set_title(_tex(_short(model, 70)), fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return _img(fig, f"populations ranked by divergence for {model}", "ranking")
-
-
-def _question_figure(var: str, options: list[str], series: list[tuple[str, list[float], str, str]]) -> str:
-    """series: (label, shares in option order, colour, hatch); uniform drawn as a dashed line at 1/k."""
-    k, m = len(options), max(1, len(series))
-    labels = [_tex(_short(o, 32)) for o in options]
-    fig = _figure(5.2, 0.9 + max(k, 1) * (0.16 * m + 0.12), labels)
-    ax = fig.subplots()
-    if not k:
-        ax.text(0.5, 0.5, "no valid answers and no population figures", ha="center", va="center", color="#b00")
-        ax.set_title(var, fontsize=10)
-        return _img(fig, f"no answers for {var}", "question")
-    height = 0.8 / m
-    for j, (label, shares, colour, hatch) in enumerate(series):
-        pos = [k - 1 - i + 0.4 - height * (j + 0.5) for i in range(k)]
-        ax.barh(pos, shares, height=height, color=colour, hatch=hatch, edgecolor="#333", linewidth=0.3, label=_tex(label))
-    ax.axvline(1.0 / k, color="black", linestyle="--", linewidth=1)
-    ax.set_yticks([k - 1 - i for i in range(k)], labels, fontsize=8)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("share of answers (dashed: uniform 1/k)", fontsize=8)
-    ax.tick_params(axis="x", labelsize=8)
-    ax.set_title(var, fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return _img(fig, f"answer shares for {var}", "question")
-
-
-def _refusal_figure(pname: str, models: list[tuple[str, dict, dict]]) -> str:
-    cats = sorted({c for _, _, r in models for c in r["by_category"]})
-    groups = ["all prompts", *cats]
-    n, m = len(groups), len(models)
-    fig = _figure(8, 1.0 + n * (0.22 * m + 0.15))
-    ax = fig.subplots()
-    height = 0.8 / m
-    for j, (name, entry, r) in enumerate(models):
-        stats = [r, *[r["by_category"].get(c) for c in cats]]
-        vals = [s["refusal_rate"] if s else None for s in stats]
-        cis = [s["ci95"] if s else None for s in stats]
-        pos = [n - 1 - i + 0.4 - height * (j + 0.5) for i in range(n)]
-        ax.barh(pos, [v or 0.0 for v in vals], height=height, xerr=_err(vals, cis), capsize=2,
-                color=MODEL_COLOURS[j % len(MODEL_COLOURS)], hatch="//" if entry["simulator"] else "",
-                edgecolor="#333", linewidth=0.3, label=_model_label(name, entry))
-    ax.set_yticks([n - 1 - i for i in range(n)], [_tex(g) for g in groups], fontsize=9)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("refusal rate (refusal or partial), 95% Wilson interval", fontsize=9)
-    ax.set_title(_tex(f"refusals · {pname}"), fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
-    return _img(fig, f"refusal rates for {pname}", "refusals")
 
 
 # ---------------------------------------------------------------------------------------------- sections
@@ -290,7 +154,7 @@ def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
     out.append("</table>")
     ent = {p: a for p in pops if (a := an["populations"][p]["population_normalized_entropy"]) is not None
            and p in shown}
-    out.append(_overview_figure([(n, m, s["analysis"]) for n, m, s in rows], ent))
+    out.append(overview_figure([(n, m, s["analysis"]) for n, m, s in rows], ent))
     out.append('<p class="caption">Left: A-bias per model (0 = no preference for the first position shown). Right: mean '
                "normalized entropy (1 = answers spread like uniform random choice); dotted lines mark each "
                "population's own mean normalized entropy. Error bars: 95% bootstrap intervals over samples. "
@@ -306,7 +170,7 @@ def _divergence(rows: list[tuple[str, dict, dict]]) -> list[str]:
             continue
         badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
         out.append(f"<h3>{escape(name)}{badge}: populations ranked by divergence</h3>")
-        out.append(_ranking_figure(name, a["ranking"]))
+        out.append(ranking_figure(name, a["ranking"]))
         n_common = a.get("ranking_common_questions", 0)
         uneven = len({r["n_questions"] for r in a["ranking"]}) > 1 and n_common > 0
         common_head = f"<th>mean KL on the {n_common} questions all cover</th>" if uneven else ""
@@ -335,7 +199,7 @@ def _divergence(rows: list[tuple[str, dict, dict]]) -> list[str]:
 
 def _questions(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
     pops = _question_pops(rows)
-    legend = [(_model_label(n, m), MODEL_COLOURS[i % len(MODEL_COLOURS)]) for i, (n, m, _) in enumerate(rows)]
+    legend = [(model_label(n, m), MODEL_COLOURS[i % len(MODEL_COLOURS)]) for i, (n, m, _) in enumerate(rows)]
     legend += [(p, POP_COLOURS[i]) for i, p in enumerate(pops)]
     out = [f"<h3>Survey {escape(sname)}: answers per question</h3>", '<p class="legend">'
            + "".join(f'<span><i class="sw" style="background:{c}"></i>{escape(t)}</span>' for t, c in legend)
@@ -355,14 +219,14 @@ def _questions(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
                 for p in pops:
                     v = (q.get("vs_baseline") or {}).get(p)
                     kls.append(f"KL {escape(p)} " + (f"{v['kl']:.3f}{_ci(v['kl_ci95'])}" if v else "no baseline"))
-                notes.append(f"<p><b>{escape(_short(name, 40))}</b>: n {q['n']}, modal share "
+                notes.append(f"<p><b>{escape(short(name, 40))}</b>: n {q['n']}, modal share "
                              f"{_f(q.get('modal_share'))}; " + "; ".join(kls) + "</p>")
         for j, p in enumerate(pops):
             v = (first.get("vs_baseline") or {}).get(p)
             if v:
                 series.append((p, [v["shares"].get(o, 0.0) for o in options], POP_COLOURS[j], ""))
         text = escape(first.get("text") or "")
-        out.append(f'<div class="card"><h4>{escape(var)}</h4><p>{text}</p>{_question_figure(var, options, series)}'
+        out.append(f'<div class="card"><h4>{escape(var)}</h4><p>{text}</p>{question_figure(var, options, series)}'
                    + "".join(notes) + "</div>")
     out.append("</div>")
     return out
@@ -378,7 +242,7 @@ def _refusals(report: dict) -> list[str]:
     out = ["<h2>Refusals</h2>"]
     for pname, models in sets.items():
         out.append(f"<h3>Prompt set {escape(pname)}</h3>")
-        out.append(_refusal_figure(pname, models))
+        out.append(refusal_figure(pname, models))
         out.append('<p class="caption">Share of prompts the model refused (a refusal or a partial answer, as '
                    "labelled by the refusal classifier), overall and per category; error bars and brackets are 95% "
                    "Wilson intervals.</p>")

@@ -1,18 +1,97 @@
-"""Report renderers for people: Markdown (pure text). The rich table renderer lives in probe/cli/report.py."""
+"""Report renderers for people: Markdown (pure text). The rich table renderer lives in probe/cli/report.py.
+
+Both show one KL column per population in the per-question table only for the non-state populations (state tables
+NAME_ST from `--states` would make ~50 columns); every population, states included, is in the ranking table.
+"""
 
 from __future__ import annotations
+
+from probe.analysis import UNIFORM, state_baselines
+
+RANKING_COLUMNS = ["rank", "population", "questions", "mean KL [95% CI]", "closer than uniform [95% CI]",
+                   "norm. entropy: population", "norm. entropy: model (same questions)"]
 
 
 def fmt(x, digits: int = 3) -> str:
     if x is None:
         return "–"
     if isinstance(x, float):
-        return f"{x:.{digits}f}"
+        return f"{round(x, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000" for a rounding error below zero
     return str(x)
 
 
 def ci(c) -> str:
-    return "–" if not c or c[0] is None else f"[{c[0]:.3f}, {c[1]:.3f}]"
+    return "–" if not c or c[0] is None else f"[{fmt(float(c[0]))}, {fmt(float(c[1]))}]"
+
+
+def est(a: dict | None) -> str:
+    """An aggregate {estimate, ci95} as 'x [lo, hi]'."""
+    return "–" if not a else f"{fmt(a['estimate'])} {ci(a['ci95'])}"
+
+
+def column_baselines(summary: dict) -> list[str]:
+    """The populations that get a KL column per question: not uniform (it has its own column), not a state."""
+    names = [b for b in summary["mean_kl_to_baseline"] if b != UNIFORM]
+    states = set(state_baselines(names))
+    return [b for b in names if b not in states]
+
+
+def uneven_coverage(a: dict) -> int:
+    """The number of questions every ranked population covers, when they do not all cover the same ones; else 0."""
+    n = a.get("ranking_common_questions", 0)
+    return n if n and len({r["n_questions"] for r in a["ranking"]}) > 1 else 0
+
+
+def ranking_columns(a: dict) -> list[str]:
+    n = uneven_coverage(a)
+    return RANKING_COLUMNS + ([f"mean KL on the {n} questions all cover"] if n else [])
+
+
+def ranking_rows(a: dict) -> list[list[str]]:
+    """One row per ranked population, in ranking_columns(a) order."""
+    common = bool(uneven_coverage(a))
+    rows = []
+    for r in a["ranking"]:
+        p = a["populations"][r["population"]]
+        row = [str(r["rank"]), r["population"] + (" (reference)" if r["reference"] else ""), str(r["n_questions"]),
+               f"{fmt(r['mean_kl'])} {ci(r['ci95'])}", est(p["closer_than_uniform"]),
+               fmt(p["population_normalized_entropy"]), est(p["model_normalized_entropy"])]
+        rows.append(row + ([est(r.get("mean_kl_common"))] if common else []))
+    return rows
+
+
+def not_ranked(a: dict) -> list[str]:
+    """Populations with no figure for any answered question (left out of the ranking)."""
+    return [p for p, x in a["populations"].items() if not x["n_questions"]]
+
+
+READING_GUIDE = ("KL is KL(model || population) in bits: 0 = answers like the population, lower = closer. "
+                 "Closer than uniform: the share of a population's questions where KL(model || population) < "
+                 "KL(model || uniform). Normalized entropy: 1 = uniform; a population's own mean is shown beside the "
+                 "model's on the same questions. Intervals: 95% bootstrap over samples.")
+
+
+def _summary_markdown(s: dict) -> str:
+    sm, a = s["summary"], s.get("analysis")
+    tail = f"invalid rate {fmt(sm['invalid_rate'])} over {sm['n_answers']} answers."
+    if not a:
+        return (f"Mean A-bias {fmt(sm['mean_a_bias'])}, mean normalized entropy {fmt(sm['mean_normalized_entropy'])}, "
+                f"mean KL to uniform {fmt(sm['mean_kl_to_uniform'])}, " + tail)
+    return (f"Means over {a['n_questions']} questions [95% CI]: A-bias {est(a['a_bias'])}, normalized entropy "
+            f"{est(a['normalized_entropy'])}, KL to uniform {est(a['kl_to_uniform'])}, modal share "
+            f"{est(a['modal_share'])}; " + tail)
+
+
+def _ranking_markdown(a: dict) -> list[str]:
+    if not a["ranking"]:
+        return []
+    cols = ranking_columns(a)
+    lines = ["#### Populations ranked by mean KL (bits; lower = closer)", "",
+             "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|",
+             *("| " + " | ".join(row) + " |" for row in ranking_rows(a)), ""]
+    if empty := not_ranked(a):
+        lines += [f"No figures for any answered question: {', '.join(empty)}.", ""]
+    return lines
 
 
 def survey_rows(q: dict, baselines: list[str]) -> list[str]:
@@ -29,22 +108,26 @@ def markdown(report: dict) -> str:
              f"done {c['status']['done']}, failed {c['status']['failed']}, pending {c['status']['pending']}", "",
              f"Code revision `{c['code_revision']}` · prompt files: "
              + ", ".join(f"`{k}` sha256 {v[:12]}" for k, v in c["prompt_hashes"].items()), ""]
+    if any(s.get("analysis") for m in report["models"].values() for s in m["surveys"].values()):
+        lines += [READING_GUIDE, ""]
     for model, m in report["models"].items():
         lines += [f"## {model}" + (" (simulator)" if m["simulator"] else ""), ""]
         if m["simulator"]:
             lines += [f"Simulated respondent: {m['simulator_behaviour']}", ""]
         for sname, s in m["surveys"].items():
-            bnames = [b for b in s["summary"]["mean_kl_to_baseline"] if b != "uniform"]
+            bnames = column_baselines(s["summary"])
             lines += [f"### Survey {sname}", "",
                       "| question | n | invalid | A-bias | norm. entropy | KL to uniform | "
                       + "".join(f"KL to {b} | " for b in bnames) + "modal answer |",
                       "|---" * (7 + len(bnames)) + "|"]
             for var, q in s["questions"].items():
                 lines.append(f"| {var} | " + " | ".join(survey_rows(q, bnames)) + " |")
-            sm = s["summary"]
-            lines += ["", f"Mean A-bias {fmt(sm['mean_a_bias'])}, mean normalized entropy "
-                          f"{fmt(sm['mean_normalized_entropy'])}, mean KL to uniform {fmt(sm['mean_kl_to_uniform'])}, "
-                          f"invalid rate {fmt(sm['invalid_rate'])} over {sm['n_answers']} answers.", ""]
+            lines += ["", _summary_markdown(s), ""]
+            if hidden := state_baselines(list(s["summary"]["mean_kl_to_baseline"])):
+                lines += [f"{len(hidden)} state populations ({hidden[0]} ...) have no column above; see the ranking.",
+                          ""]
+            if s.get("analysis"):
+                lines += _ranking_markdown(s["analysis"])
         for pname, r in m["refusals"].items():
             lines += [f"### Refusals {pname}", "",
                       f"Refusal rate {fmt(r['refusal_rate'])} (95% CI {ci(r['ci95'])}), {r['refusals']} of {r['n']}; "

@@ -94,7 +94,7 @@ def build(
     import yaml
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from probe import baselines, questionnaires
+    from probe import baselines, pums, questionnaires
     from probe.errors import ProbeError
 
     if not pums_csv and year is None:
@@ -121,14 +121,14 @@ def build(
             def dl(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total or None, description=f"download {label}")
 
-            files = baselines.download_pums(year, progress=dl)
+            files = pums.download_pums(year, progress=dl)
             bar.remove_task(task)
         task = bar.add_task("read", total=None)
 
         def rd(done: int, total: int, label: str) -> None:
             bar.update(task, completed=done, total=total, description=f"read {label}")
 
-        tables = baselines.build_from_pums(
+        tables = pums.build_from_pums(
             files, qn, name, by_state=by_state, column_map=cmap, chunksize=chunksize, progress=rd, year=year
         )
     where = baselines.user_dir()

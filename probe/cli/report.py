@@ -13,14 +13,15 @@ from probe.cli.common import DbOpt, db_url, out
 
 
 def _tables(report: dict) -> None:
-    from probe.report_text import ci, fmt, survey_rows
+    from probe.analysis import state_baselines
+    from probe.report_text import ci, column_baselines, fmt, survey_rows
 
     c = report["campaign"]
     out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
               f"failed {c['status']['failed']}, pending {c['status']['pending']}")
     for model, m in report["models"].items():
         for sname, s in m["surveys"].items():
-            bnames = [b for b in s["summary"]["mean_kl_to_baseline"] if b != "uniform"]  # KL uniform has its column
+            bnames = column_baselines(s["summary"])  # KL uniform has its column; states are in the ranking
             t = Table(title=f"{model}{' (simulator)' if m['simulator'] else ''} · survey {sname}")
             for col in ["question", "n", "invalid", "A-bias", "norm. entropy", "KL uniform",
                         *[f"KL {b}" for b in bnames], "modal answer"]:
@@ -33,6 +34,8 @@ def _tables(report: dict) -> None:
             sm = s["summary"]
             t.caption = (f"mean A-bias {fmt(sm['mean_a_bias'])} · mean norm. entropy {fmt(sm['mean_normalized_entropy'])}"
                          f" · mean KL uniform {fmt(sm['mean_kl_to_uniform'])} · invalid rate {fmt(sm['invalid_rate'])}")
+            if states := state_baselines(list(sm["mean_kl_to_baseline"])):
+                t.caption += f"\n{len(states)} state populations ({states[0]} ...): see the ranking below"
             out.print(t)
             _ranking(model, s.get("analysis"))
         for pname, r in m["refusals"].items():
@@ -45,17 +48,18 @@ def _tables(report: dict) -> None:
 
 
 def _ranking(model: str, a: dict | None) -> None:
-    from probe.report_text import ci, fmt
+    """Every population, states included, ranked by mean KL, with closer-than-uniform and entropies."""
+    from probe.report_text import not_ranked, ranking_columns, ranking_rows
 
     if not a or not a["ranking"]:
         return
-    t = Table(title=f"{model} · populations ranked by mean KL (bits; 95% bootstrap CI)")
-    for col in ["rank", "population", "questions", "mean KL", "95% CI", "closer than uniform"]:
+    t = Table(title=f"{model} · populations ranked by mean KL (bits, lower = closer; 95% bootstrap CI)")
+    for col in ranking_columns(a):
         t.add_column(col, justify="left" if col == "population" else "right")
-    for r in a["ranking"]:
-        closer = a["populations"][r["population"]]["closer_than_uniform"]
-        t.add_row(str(r["rank"]), r["population"] + (" (reference)" if r["reference"] else ""), str(r["n_questions"]),
-                  fmt(r["mean_kl"]), ci(r["ci95"]), f"{fmt(closer['estimate'])} {ci(closer['ci95'])}" if closer else "–")
+    for row in ranking_rows(a):
+        t.add_row(*row)
+    if empty := not_ranked(a):
+        t.caption = f"no figures for any answered question: {', '.join(empty)}"
     out.print(t)
 
 

@@ -35,8 +35,9 @@ def test_shipped_table(path):
         assert math.isclose(total, 1.0, abs_tol=0.01), (var, total)
         assert all(0 <= s <= 1 for s in [*v.shares.values(), *v.combined.values()])
         full = b.shares_for(var)
-        if v.combined:
-            assert full is None, var  # merged codes are never split
+        if v.combined or v.unpublished:
+            assert full is None, var  # merged codes are never split; missing figures never guessed
+            assert b.vector_for(qn.question(var)) is None
         else:
             assert math.isclose(sum(full.values()), 1.0, abs_tol=1e-12)
             assert b.vector_for(qn.question(var)) is not None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from probe import analysis, baselines, campaigns, dispatch, questionnaires, report, sim
+from probe import analysis, baselines, campaigns, dispatch, pums, questionnaires, report, sim
 from probe.spec import CampaignSpec, ModelSpec
 from probe.store import Store
 
@@ -62,7 +62,7 @@ def state_tables(tmp_path_factory) -> list[str]:
             lines.append(",".join(["P", str(serial), f"{st:02d}", "1", *(str(per_var[v][r]) for v in VALUES)]))
     path = tmp_path_factory.mktemp("pums") / "psam_p_rank.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tables = baselines.build_from_pums([path], "acs2019", NAME, by_state=True)
+    tables = pums.build_from_pums([path], "acs2019", NAME, by_state=True)
     names = [t.name for t in tables[1:]]
     assert names == [f"{NAME}_{st:02d}" for st in STATES]
     return names
@@ -123,6 +123,21 @@ def test_logprobs_campaign_ranks_the_right_population(state_tables, tmp_path):
     assert a["populations"]["uniform"]["mean_kl"]["ci95"][1] < best_state["ci95"][0]
     for n in state_tables:
         assert a["populations"][n]["closer_than_uniform"]["estimate"] == 0.0
+
+    # Markdown and the rich table: one KL column per non-state population only; every state in the ranking
+    app = __import__("probe.cli.main", fromlist=["app"]).app
+    md = CliRunner().invoke(app, ["report", cid, "--db", db, "--baseline", "uniform", "--states", "--format",
+                                  "markdown"])
+    assert md.exit_code == 0, md.output
+    assert f"KL to {target}" not in md.stdout and "state populations" in md.stdout
+    assert "#### Populations ranked by mean KL" in md.stdout and "| rank | population | questions |" in md.stdout
+    assert f"| 1 | {target} | {len(COVERED)} | 0.000 [0.000, 0.000] | 1.000 [1.000, 1.000] |" in md.stdout
+    assert "| 1 | uniform (reference) | 25 | 0.000" in md.stdout  # the uniform respondent's ranking
+    tab = CliRunner().invoke(app, ["report", cid, "--db", db, "--baseline", "uniform", "--states"],
+                             env={"COLUMNS": "250"})
+    assert tab.exit_code == 0, tab.output
+    assert f"KL {target}" not in tab.stdout and "populations ranked by mean KL" in tab.stdout
+    assert all(n in tab.stdout for n in state_tables)
 
 
 def test_text_answers_rank_with_separated_intervals(state_tables, tmp_path):

@@ -1,0 +1,92 @@
+"""`probe classify FILE.jsonl`: add refusal labels to lines with `response` (and optional `prompt`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from probe.errors import ProbeError
+
+BATCH = 512
+
+
+def read_records(path: Path) -> list[dict]:
+    """Parse and validate every line first, so a bad line stops the run before anything is written."""
+    if not path.is_file():
+        raise ProbeError(f"{path}: no such file")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ProbeError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise ProbeError(f"{path}:{i}: expected a JSON object")
+            if not isinstance(rec.get("response"), str):
+                raise ProbeError(f"{path}:{i}: field 'response' must be a string")
+            if "prompt" in rec and rec["prompt"] is not None and not isinstance(rec["prompt"], str):
+                raise ProbeError(f"{path}:{i}: field 'prompt' must be a string")
+            records.append(rec)
+    return records
+
+
+def load_classifier(name: str | None):
+    from classifiers import registry
+
+    try:
+        return registry.get(name)
+    except (KeyError, FileNotFoundError, ValueError) as e:
+        raise ProbeError(f"classifier {name!r}: {e}") from None
+
+
+def label_records(records: list[dict], clf) -> list[dict]:
+    out = []
+    for start in range(0, len(records), BATCH):
+        chunk = records[start:start + BATCH]
+        preds = clf.predict([r["response"] for r in chunk], [r.get("prompt") or "" for r in chunk])
+        for rec, p in zip(chunk, preds):
+            out.append({**rec, "label": p.label, "p_refusal": p.p_refusal})
+    return out
+
+
+def write_jsonl_atomic(records: list[dict], out: Path) -> None:
+    """Write to a temp file beside `out`, then rename: readers never see a half-written file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def classify(
+    file: Annotated[Path, typer.Argument(help="JSONL with a 'response' field per line (and optionally 'prompt').")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
+    classifier: Annotated[Optional[str], typer.Option("--classifier", "-c", help="Classifier name or artifact folder.")] = None,
+) -> None:
+    """Label each response refusal | partial | compliance and add p_refusal, keeping lines in order."""
+    records = read_records(file)
+    clf = load_classifier(classifier)
+    labelled = label_records(records, clf)
+    if out is None:
+        sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
+    else:
+        write_jsonl_atomic(labelled, out)
+        typer.echo(f"{len(labelled)} lines labelled by {clf.name} {clf.version} -> {out}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("classify")(classify)
