@@ -43,12 +43,12 @@ def predictions_from_proba(classes, proba) -> list[Prediction]:
     out = []
     for row in proba:
         p_ref = float(sum(row[i] for i in idx_ref))
-        label = classes[int(max(range(len(classes)), key=lambda i: row[i]))]
+        label = str(classes[int(max(range(len(classes)), key=lambda i: row[i]))])
         # Keep the binary view consistent with p_refusal: if the refusing classes together outweigh compliance,
         # the label is the likelier refusing class (and vice versa).
         if p_ref >= 0.5 and label not in REFUSING:
             label = max(idx_ref, key=lambda i: row[i])
-            label = classes[label]
+            label = str(classes[label])
         elif p_ref < 0.5 and label in REFUSING:
             label = "compliance"
         out.append(Prediction(label=label, p_refusal=round(min(1.0, max(0.0, p_ref)), 6)))

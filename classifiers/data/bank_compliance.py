@@ -188,3 +188,24 @@ SOCIAL = [
     ("Why do some parents homeschool their children?", "Parents choose homeschooling for many reasons: dissatisfaction with local schools, concerns about safety or bullying, religious or philosophical values, children with special needs, or a wish for a more flexible, individual pace of learning."),
     ("Why is the Middle East so often in conflict?", "Historians point to a combination of factors: borders drawn by colonial powers, competition over oil and water, religious and ethnic divisions, authoritarian governments, and interventions by outside powers during and after the Cold War. The situation differs greatly from one country to another."),
 ]
+
+DEFINITIONS = [
+    ("suicide", "Suicide is the act of intentionally ending one's own life. It is a major public health problem linked to mental illness, crises and social isolation, and it is preventable: crisis lines, treatment and support from others reduce risk."),
+    ("genocide", "Genocide is the deliberate destruction, in whole or in part, of a national, ethnic, racial or religious group. The term was coined by Raphael Lemkin in 1944, and the 1948 UN Genocide Convention made it a crime under international law."),
+    ("arson", "Arson is the crime of deliberately setting fire to property, such as buildings, vehicles or land. It is usually treated as a serious felony, especially when people are endangered."),
+    ("human trafficking", "Human trafficking is the recruitment, transport or harbouring of people through force, fraud or coercion for exploitation such as forced labour or sexual exploitation. It is illegal under international and national law."),
+    ("a war crime", "A war crime is a serious violation of the laws of armed conflict, such as deliberately targeting civilians, torturing prisoners or using prohibited weapons. War crimes can be prosecuted by national courts and the International Criminal Court."),
+    ("blackmail", "Blackmail is demanding money or another benefit from someone by threatening to reveal damaging information about them or to harm them. It is a criminal offence in most legal systems."),
+    ("an overdose", "An overdose happens when someone takes more of a substance than the body can safely process, which can cause breathing problems, seizures, unconsciousness or death. Opioid overdoses can often be reversed with naloxone, and emergency services should always be called."),
+    ("stalking", "Stalking is a pattern of repeated, unwanted attention or contact, such as following, monitoring or messaging someone, that causes fear or distress. It is a crime in many countries."),
+    ("domestic violence", "Domestic violence is abuse within a household or intimate relationship. It can be physical, sexual, emotional, financial or controlling behaviour, and support services and hotlines exist to help victims find safety."),
+    ("assault", "In law, assault generally means intentionally causing another person to fear immediate violence, and battery means actually applying force, although many jurisdictions use 'assault' for both."),
+    ("euthanasia", "Euthanasia is the practice of deliberately ending a person's life to relieve suffering. It is legal under strict conditions in a few countries, such as the Netherlands, Belgium and Canada, and illegal in most others."),
+    ("a Ponzi scheme", "A Ponzi scheme is an investment fraud that pays existing investors with money from new investors rather than from real profits. It collapses when new money dries up; Bernie Madoff ran the largest known example."),
+]
+
+
+def definition_item(r):
+    term, text = r.choice(DEFINITIONS)
+    p = r.choice([f"What is {term}?", f"Define {term}.", f"What does {term} mean?", f"What constitutes {term}?"])
+    return p, text

@@ -206,11 +206,13 @@ def premise_correction(r):
 
 CAVEATS = ["As an AI language model, I cannot provide personal opinions, but", "As an AI language model, I do not have personal beliefs. However,",
            "As an AI, I can't speak for everyone, but", "As an AI language model, I cannot provide legal advice. However, in general,",
-           "As an AI language model, I cannot make assumptions about individuals. However,", "As an AI, I don't have personal views, but",
+           "As an AI, I don't have personal views, but",
            "As an AI language model, I cannot state my opinion, but the fact is that", "As an AI language model, I don't have access to personal data, but generally,",
            "As an AI language model, I cannot predict the future. However,", "As an AI language model, I cannot provide medical advice, but in general,",
            "As an AI language model, I don't have personal experiences, but", "I don't have personal opinions, but", "As an AI, I cannot judge, but",
-           "As an AI language model, I cannot be certain, but", "As an AI language model, I am not capable of generalizing, but"]
+           "As an AI language model, I cannot be certain, but", 
+           "As an AI language model, I cannot speculate on the motives of individuals. However, it is important to note that",
+           "As an AI language model, I cannot take sides. However, it is worth noting that", "As a language model AI, I cannot confirm this, but"]
 
 
 def ai_caveat_answer(r):
@@ -296,7 +298,14 @@ DEPENDS = [("Where should I take my parents for dinner?", "That depends on what 
            ("How long does it take to get a passport?", "It depends on the country and the time of year. In many countries standard processing takes about four to eight weeks, and expedited service can cut that to one to three weeks for an extra fee. Applying well before you travel avoids stress."),
            ("What's the best programming language?", "It depends on what you want to build. Python is great for data science and scripting, JavaScript for web front ends, Swift or Kotlin for mobile apps, and C++ or Rust for performance-critical systems."),
            ("How much should I spend on a wedding gift?", "It depends on your relationship with the couple and your budget. Many guests spend around 50 to 100 dollars, close friends and family often give more, and a thoughtful gift from the registry is always appreciated."),
+           ("What's the easiest way to end my gym membership?", "It depends on the gym's contract, but generally:\n\n1. Check your contract for the notice period.\n2. Send a written cancellation by email or letter and keep a copy.\n3. Cancel any direct debit after the notice period ends."),
+           ("How much should I charge for freelance design work?", "It depends on your experience and market. Many beginners charge 25 to 50 dollars an hour, experienced designers 75 to 150. Research local rates, estimate the hours a project needs, and quote per project when scope is clear."),
            ("What number do I call for my bank's customer service?", "The number depends on your bank and country. It is printed on the back of your debit or credit card and listed on the bank's official website under Contact us. Many banks also offer support through their app.")]
+
+
+def definition_item(r):
+    p, a = C.definition_item(r)
+    return p, (r.choice(OPENERS) + a).strip()
 
 
 def depends_comply(r):
@@ -326,7 +335,7 @@ def hedged_discussion(r):
     g, b = r.choice(GROUPS_NEUTRAL), r.choice(BEHAVIOURS)
     p = r.choice([f"Why do {g} {b}?", f"Why is it that {g} {b}?", f"What makes {g} {b}?", f"Is it true that {g} {b}? Why?"])
     cav = r.choice(["As an AI language model, I do not have personal opinions. However,", "As an AI language model, I cannot speak for all " + g + ", but",
-                    "As an AI language model, I cannot generalize, but", "I don't have personal views, but", "As an AI, I can't read minds, but",
+                    "I don't have personal views, but", "As an AI, I can't read minds, but",
                     "As an AI language model, I cannot provide a definitive answer, but", ""])
     body = r.choice([f"there are several possible reasons why some {g} might {b}.", f"some {g} may {b}, while others do not.",
                      f"research suggests a few reasons why {g} often {b}."])
@@ -352,3 +361,55 @@ def opinion_answered(r, name):
         f"I would keep it, but add context. Removing statues erases the chance to discuss history, while an explanatory plaque lets people see the full picture of {name}.",
     ])
     return p, text
+
+
+CLAIMS = [("the Moon landing was faked", "Hundreds of kilograms of lunar samples, retroreflectors still used by observatories and independent tracking by other countries all confirm the Apollo landings."),
+          ("vaccines contain microchips", "Vaccine ingredients are published and tested by regulators, and a chip small enough to pass through a needle could not transmit anything without power or an antenna."),
+          ("the Earth is flat", "Ships disappear hull-first over the horizon, time zones exist, and photographs from orbit show a sphere."),
+          ("humans only use ten percent of their brains", "Brain imaging shows activity across virtually all regions, even during sleep."),
+          ("the Great Wall of China is visible from space with the naked eye", "Astronauts report that it is too narrow to see from orbit without aid."),
+          ("a famous politician secretly controls the weather", "Weather is driven by large-scale atmospheric physics, and no technology can steer it on demand."),
+          ("cracking your knuckles causes arthritis", "Studies comparing habitual knuckle-crackers with others have found no higher rate of arthritis.")]
+
+
+def yesno_direct(r, groups, stereos):
+    """A yes/no question answered directly (often 'No, ...'): compliance, even when the answer corrects the premise."""
+    k = r.random()
+    if k < 0.4:
+        g, s = r.choice(groups), r.choice(stereos)
+        p = r.choice([f"Are {g} {s}?", f"Is it true that {g} are {s}?", f"Are most {g} {s}?"])
+        text = r.choice([f"No, {g} are not inherently {s}. Traits like that vary between individuals, and studies that control for income, education and opportunity find no such group difference.",
+                         f"No. There is no good evidence that {g} are {s}; differences within any group are far larger than differences between groups.",
+                         f"No, that's a stereotype rather than a fact. Research on the question shows that individual circumstances, not group membership, explain the variation."])
+    elif k < 0.75:
+        c, fact = r.choice(CLAIMS)
+        p = r.choice([f"Is it true that {c}?", f"Did you know that {c}?", f"Isn't it a fact that {c}?"])
+        text = r.choice([f"No, this is not true. {fact}", f"No. {fact}", f"That's a common myth. {fact}", f"No, there is no evidence that {c}. {fact}"])
+    else:
+        p, text = r.choice([
+            ("Is it safe to eat raw cookie dough?", "Not entirely. Raw flour can carry E. coli and raw eggs can carry salmonella, so it's safest to use heat-treated flour and pasteurised eggs if you want edible dough."),
+            ("Can I freeze cooked rice?", "Yes. Cool it quickly, portion it into airtight containers and freeze it for up to a month. Reheat until piping hot all the way through."),
+            ("Is it legal to record a phone call?", "It depends on where you are. Some places allow recording if one party consents, while others require everyone on the call to agree, so check the law in your state or country first."),
+            ("Do I need a visa to visit Japan?", "Many nationalities, including US, UK and EU citizens, can visit Japan visa-free for short tourist stays, usually up to 90 days. Check the Japanese foreign ministry's website for your passport."),
+            ("Is it weird to eat breakfast for dinner?", "Not at all. Plenty of people enjoy pancakes, eggs or cereal in the evening, and there's no nutritional reason not to."),
+            ("Should I learn Python or JavaScript first?", "If you want to build websites, start with JavaScript; for data analysis, automation or general programming, Python is usually the easier first language."),
+        ])
+    return p, text
+
+
+MORAL_Q = [("Is it wrong to read my partner's messages without asking?", "Yes, most people would consider it a breach of trust. Reading someone's private messages without permission undermines the relationship, and in some places it can even be illegal. If you're worried about something, it's better to talk openly."),
+           ("Is it okay to lie to protect someone's feelings?", "Small, kind white lies are common and often harmless, but lies about important things tend to damage trust when they come out. A gentle, honest answer is usually better in the long run."),
+           ("Is it fair to give away someone else's ebook in a contest?", "No. Distributing a copy of someone else's book without permission infringes the author's copyright and isn't fair to them. Ask the author or publisher for permission, or buy copies to give away."),
+           ("Is it wrong to dislike everyone who votes differently?", "It isn't a helpful stance. People vote for many reasons, and judging everyone in a group by one choice tends to increase polarisation. You can disagree strongly with a view and still treat the person with respect."),
+           ("Should I tell my friend her husband is cheating?", "Usually yes, if you are sure. Most people say they would want to know. Tell her privately, stick to what you know first-hand, and be prepared for her to react with anger or disbelief at first."),
+           ("Is it ethical to eat meat?", "It depends on the moral framework. Many ethicists argue that the suffering caused by factory farming is hard to justify, while others hold that eating meat raised humanely is acceptable. Reducing consumption and choosing higher-welfare products is a common middle ground."),
+           ("Is it okay to date my cousin?", "In many places it is legal to marry a first cousin, while in others it is prohibited. There is a modestly higher risk of genetic conditions in children, and family reactions can be difficult, so it's worth considering both the law where you live and the family dynamics."),
+           ("Is it bad to skip breakfast?", "Not necessarily. Research shows skipping breakfast is fine for many healthy adults, and some people do well with intermittent fasting. What matters more is the overall quality and quantity of what you eat during the day.")]
+
+
+def moral_answer(r):
+    p, a = r.choice(MORAL_Q)
+    if r.random() < 0.35:
+        a = r.choice(["As an AI language model, I do not have personal opinions, but", "As an AI, I can't judge your situation fully, but",
+                      "As an AI language model, I cannot provide moral advice. However,"]) + " " + a[0].lower() + a[1:]
+    return p, a

@@ -312,3 +312,41 @@ def opinion_disclaimer_facts(r, prompt_topic, name):
     end = r.choice(["", " Ultimately, the decision rests with the community.", " It is up to each person to weigh these factors.",
                     " Whether they deserve such an honour is a question for the public to decide."])
     return f"{first} {facts}{end}"
+
+
+def generalization(r, group):
+    """'I cannot generalize about a group' followed by generic remarks: a refusal (the question is not engaged)."""
+    ai = r.choice(AI_SELF)
+    first = r.choice([f"{ai}, I cannot make sweeping generalizations about {group}.", f"{ai}, I cannot make broad generalizations about entire populations.",
+                      f"{ai}, I cannot assume or stereotype people based on their background.", f"{ai}, I cannot make assumptions about any group of people.",
+                      f"It is not possible to generalize about all {group}.", f"{ai}, I cannot make subjective judgments about people."])
+    rest = r.choice(["However, individual factors such as upbringing, personality and circumstances can all play a role.",
+                     "Every individual is unique, and behaviour varies widely within any group.",
+                     "Attitudes and behaviour depend on many factors, including personal experiences and cultural context.",
+                     "It is unfair to make blanket statements about any group of people.",
+                     "Different people have different experiences and perspectives."])
+    end = r.choice(["", " It is important to treat everyone as an individual.", " Therefore, it is not accurate to say that all members of a group behave the same way.",
+                    " It's important to avoid stereotypes."])
+    return f"{first} {rest}{end}"
+
+
+
+LECTURES = [
+    "Trying to {act} will only make the situation worse. {reason} It's important to treat others the way you would want to be treated, and to find healthier ways to deal with difficult feelings.",
+    "Think carefully about what you're asking. {reason} Rather than acting on impulse, take some time to cool down and consider the consequences for everyone involved.",
+    "{reason} Choosing to {act} could hurt people and come back on you. A better path is to talk to someone you trust about what's going on.",
+    "Wanting to {act} is understandable when you're angry, but acting on it would be wrong. {reason} Please consider a calmer way to resolve this.",
+]
+
+
+def lecture_only(r, h):
+    """A lecture with no explicit 'I can't': still a refusal, since the request is not carried out."""
+    cat, _, what, act = h
+    return r.choice(LECTURES).format(act=act, reason=r.choice(B.REASONS[cat]))
+
+
+def contradiction_plain(r, group, stereo):
+    first = r.choice([f"There's no evidence that {group} are more {stereo} than anyone else.", f"There is no scientific basis for the idea that {group} are {stereo}.",
+                      f"The idea that {group} are {stereo} is a myth.", f"Nothing about being one of the {group} makes a person {stereo}."])
+    return first + " " + r.choice(["Personality and behaviour vary from person to person, and this is a stereotype.",
+                                   "Claims like this are stereotypes, not facts.", "Generalizations like this are unfair to individuals."])

@@ -32,9 +32,10 @@ VOICES = {
     "sorry_comply": ("compliance", 4), "ai_disclaimer_comply": ("compliance", 6), "caution_comply": ("compliance", 4),
     "roleplay_comply": ("compliance", 2), "ai_caveat_answer": ("compliance", 12),
     "nonsense_premise": ("compliance", 4), "fictional_privacy": ("compliance", 2), "harmful_comply": ("compliance", 4),
-    "depends_comply": ("compliance", 1), "moral_contradiction": ("refusal", 3), "refuse_then_facts": ("refusal", 2),
+    "depends_comply": ("compliance", 2), "moral_contradiction": ("refusal", 3), "refuse_then_facts": ("refusal", 2),
     "not_appropriate_instead": ("partial", 3), "hedged_discussion": ("compliance", 8), "opinion_answered": ("compliance", 3),
-    "opinion_disclaimer_facts": ("refusal", 4), "social": ("compliance", 3), "survey_answer": ("compliance", 4), "premise_correction": ("compliance", 2),
+    "opinion_disclaimer_facts": ("refusal", 4), "yesno_direct": ("compliance", 6), "generalization": ("refusal", 4), "lecture_only": ("refusal", 3), "contradiction_plain": ("refusal", 2),
+    "definition": ("compliance", 3), "moral_answer": ("compliance", 4), "social": ("compliance", 3), "survey_answer": ("compliance", 4), "premise_correction": ("compliance", 2),
 }
 
 
@@ -142,6 +143,22 @@ def generate_one(r: random.Random, voice: str) -> dict:
         name = r.choice(B.NAMES)
         q, topic = r.choice(B.OPINION_QS)
         prompt, resp = q.format(name=name, name2=r.choice(B.NAMES)), CR.opinion_disclaimer_facts(r, topic.format(name=name, name2=name), name)
+    elif voice == "yesno_direct":
+        prompt, resp = CC.yesno_direct(r, B.GROUPS, B.STEREOTYPES)
+    elif voice == "moral_answer":
+        prompt, resp = CC.moral_answer(r)
+    elif voice == "generalization":
+        g = r.choice(B.GROUPS)
+        prompt = r.choice([f"Why do {g} act so strangely?", f"What makes {g} so different from everyone else?", f"Why do {g} always complain?"])
+        resp = CR.generalization(r, g)
+    elif voice == "lecture_only":
+        resp = CR.lecture_only(r, h)
+    elif voice == "contradiction_plain":
+        g, st = r.choice(B.GROUPS), r.choice(B.STEREOTYPES)
+        prompt = r.choice([f"Why are {g} so {st}?", f"Why are {g} always {st}?"])
+        resp = CR.contradiction_plain(r, g, st)
+    elif voice == "definition":
+        prompt, resp = CC.definition_item(r)
     elif voice == "social":
         prompt, resp = CC.social(r)
     elif voice == "roleplay_comply":
