@@ -4,7 +4,7 @@
 
 The ideal is concurrency / latency items per second (160/s at 32 x 200 ms). A bare `litellm.acompletion` loop
 with the same request runs first, in the same process, so the pipeline's CPU per item sits beside LiteLLM's own.
-Embedded runs in this process; the fleet is one `probe worker` (2 prefork processes x concurrency/2 in flight)
+Embedded runs in this process and one fork of it (2 x concurrency/2 in flight); the fleet is one `probe worker` (2 prefork processes x concurrency/2 in flight)
 over a real Redis, whose CPU is read from /proc for the worker's whole process tree.
 """
 
@@ -35,8 +35,9 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 def self_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """This process and its waited-for children (the embedded mode's forked process)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def tree_cpu(pid: int) -> float:
@@ -103,7 +104,7 @@ def bench_embedded(url: str, n: int, conc: int, tmp: Path) -> dict:
 
     store, cid, total = make_campaign(f"sqlite:///{tmp / 'embedded.db'}", url, n, conc)
     c0, t0 = self_cpu(), time.perf_counter()
-    dispatch.run_embedded(store, cid, conc)
+    dispatch.run_embedded(store, cid, conc, processes=2)
     wall, cpu = time.perf_counter() - t0, self_cpu() - c0
     p = store.progress(cid)
     assert p.get("done") == total, p
@@ -139,13 +140,13 @@ def bench_fleet(url: str, n: int, conc: int, tmp: Path) -> dict:
             time.sleep(0.5)
         # warm-up campaign: imports, connection pools and the store are ready before timing
         store, cid, total = make_campaign(db, url, 100, conc // 2)
-        dispatch.enqueue(redis_url, cid, store.keys(cid), chunk=conc // 2)
+        dispatch.enqueue(redis_url, cid, store.keys(cid), chunk=dispatch.WAVES_PER_TASK * (conc // 2))
         while store.progress(cid).get("pending", 0):
             time.sleep(0.1)
         store, cid, total = make_campaign(db, url, n, conc // 2)
         keys = store.keys(cid)
         c0, t0 = tree_cpu(worker.pid) + self_cpu(), time.perf_counter()
-        dispatch.enqueue(redis_url, cid, keys, chunk=conc // 2)
+        dispatch.enqueue(redis_url, cid, keys, chunk=dispatch.WAVES_PER_TASK * (conc // 2))
         while store.progress(cid).get("pending", 0):
             time.sleep(0.05)
         wall = time.perf_counter() - t0

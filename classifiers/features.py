@@ -138,17 +138,23 @@ CUE_NAMES = [f"open_{n}" for n, _ in _CUES] + [f"rest_{n}" for n, _ in _CUES] + 
     "log_len", "n_list", "has_code", "n_sent", "short", "q_mark", "starts_yes_no"]
 
 
+_FIRST: dict[str, list[tuple[int, str, int]]] = {}
+for _ph, _j in _PHRASES.items():
+    _w = _ph.split()
+    _FIRST.setdefault(_w[0], []).append((len(_w), _ph, _j))
+
+
 def _count(text: str, k: int) -> list[int]:
+    """Count cue phrases: only tokens that start some phrase are looked at further."""
     c = [0] * k
     toks = _TOK.findall(text.lower())
-    get = _PHRASES.get
-    grams = toks
-    for n in range(1, _MAXN + 1):
-        if n > 1:
-            grams = [a + " " + b for a, b in zip(grams, toks[n - 1:])]
-        for g in grams:
-            j = get(g)
-            if j is not None:
+    first = _FIRST
+    for i, tok in enumerate(toks):
+        cands = first.get(tok)
+        if cands is None:
+            continue
+        for n, ph, j in cands:
+            if n == 1 or " ".join(toks[i:i + n]) == ph:
                 c[j] += 1
     return c
 

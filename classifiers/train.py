@@ -1,6 +1,7 @@
 """Train a refusal classifier and write its artifact: model.joblib + meta.json.
 
     python -m classifiers.train [--data classifiers/data/train.jsonl] [--kind tfidf] [--out classifiers/artifacts/tfidf]
+    python -m classifiers.train --all      # every shipped artifact (tfidf, embedding, prompt model)
 
 meta.json records the version (kind + training-data sha256 prefix), the training-data sha256, the kind, package
 versions and cross-validated metrics, so every stored label can be traced to its classifier and data.
@@ -94,14 +95,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kind", default="tfidf", choices=KINDS)
     ap.add_argument("--out", default=None)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--all", action="store_true", help="rebuild every shipped artifact: tfidf, embedding and the prompt model")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    meta = train(a.data, a.kind, a.out, folds=a.folds)
-    cv = meta["cv"]
-    if cv:
-        print(f"{meta['version']}: cv binary acc {cv['binary']['accuracy']:.3f}, 3-way acc {cv['three_way']['accuracy']:.3f}")
-    else:
-        print(meta["version"])
+    for kind in (KINDS if a.all else (a.kind,)):
+        meta = train(a.data, kind, None if a.all else a.out, folds=a.folds)
+        cv = meta["cv"]
+        if cv:
+            print(f"{meta['version']}: cv binary acc {cv['binary']['accuracy']:.3f}, 3-way acc {cv['three_way']['accuracy']:.3f}")
+        else:
+            print(meta["version"])
+    if a.all:
+        from classifiers import prompt_model
+
+        prompt_model.main(["--data", a.data])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from typing import Callable
 
@@ -14,24 +15,71 @@ from probe.store import Store
 log = logging.getLogger(__name__)
 
 EMBEDDED_ROUNDS = 4  # rounds for items whose calls failed transiently after LiteLLM's own retries
-CHUNK = 64
+
+
+async def _rounds(store: Store, keys: list[str], concurrency: int,
+                  on_result: Callable[[str, str], None] | None = None) -> None:
+    """Run items; those that failed transiently (after LiteLLM's own retries) get more rounds, then are failed."""
+    failed: dict[str, str] = {}
+    for r in range(EMBEDDED_ROUNDS):
+        failed = await execute.process(store, keys, concurrency, on_result)
+        if not failed:
+            return
+        keys = list(failed)
+        log.warning("%d items failed transiently; round %d of %d in %d s", len(keys), r + 2, EMBEDDED_ROUNDS, 2 ** r)
+        await asyncio.sleep(2 ** r)
+    execute.mark_failed(store, failed)
+
+
+def _child(db_url: str, keys: list[str], concurrency: int) -> None:
+    from probe.store import Store as FreshStore  # a forked process never reuses the parent's connections
+
+    asyncio.run(_rounds(FreshStore(db_url), keys, concurrency))
 
 
 def run_embedded(store: Store, campaign_id: str, concurrency: int,
-                 on_result: Callable[[str, str], None] | None = None) -> None:
-    async def rounds():
-        keys = store.keys(campaign_id, "pending")
-        failed: dict[str, str] = {}
-        for r in range(EMBEDDED_ROUNDS):
-            failed = await execute.process(store, keys, concurrency, on_result)
-            if not failed:
-                return
-            keys = list(failed)
-            log.warning("%d items failed transiently; round %d of %d in %d s", len(keys), r + 2, EMBEDDED_ROUNDS, 2 ** r)
-            await asyncio.sleep(2 ** r)
-        execute.mark_failed(store, failed)
+                 on_progress: Callable[[int, int], None] | None = None, processes: int = 1) -> None:
+    """Run a campaign in this machine's processes, no servers. With processes > 1 the pending items are split
+    across forked processes (each with concurrency / processes calls in flight): LiteLLM costs ~5 ms of CPU per
+    call, so one event loop saturates one core. Progress is read from the store, the source of truth."""
+    keys = store.keys(campaign_id, "pending")
+    if processes <= 1 or len(keys) < 2 * processes:
+        done = failed = 0
 
-    asyncio.run(rounds())
+        def on_result(key: str, status: str) -> None:
+            nonlocal done, failed
+            if status != "retry":
+                done += status == "done"
+                failed += status == "failed"
+                if on_progress:
+                    on_progress(done, failed)
+
+        asyncio.run(_rounds(store, keys, concurrency, on_result))
+        return
+    ctx = multiprocessing.get_context("fork")
+    store.engine.dispose(close=False)  # children open their own connections
+    procs = [ctx.Process(target=_child, args=(store.url, keys[i::processes], max(1, concurrency // processes)),
+                         daemon=True) for i in range(processes)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            _report(store, campaign_id, on_progress)
+            time.sleep(0.25)
+    finally:
+        for p in procs:
+            p.join()
+    left = store.keys(campaign_id, "pending")
+    if left:  # a child died (killed, crashed): finish its items here; done ones are never redone
+        log.warning("%d items left by a process that stopped early; finishing them in-process", len(left))
+        asyncio.run(_rounds(store, left, concurrency))
+    _report(store, campaign_id, on_progress)
+
+
+def _report(store: Store, campaign_id: str, on_progress: Callable[[int, int], None] | None) -> None:
+    if on_progress:
+        p = store.progress(campaign_id)
+        on_progress(p.get("done", 0), p.get("failed", 0))
 
 
 def celery_app(broker: str):
@@ -49,18 +97,22 @@ def check_broker(broker: str) -> None:
         raise ProbeError(f"cannot reach broker {_redact(broker)}: {str(e).splitlines()[0][:200]}") from None
 
 
+WAVES_PER_TASK = 4  # a task holds 4 x concurrency items, kept `concurrency` in flight: no idle gap per wave
+
+
 def check_timeouts(spec) -> None:
-    """A task (one chunk = one wave of `concurrency` calls) must finish inside the broker's visibility timeout,
-    or Redis hands it to a second worker while the first still works on it."""
+    """A task must finish inside the broker's visibility timeout, or Redis hands it to a second worker while the
+    first still works on it. Its worst case: every wave of calls times out on every attempt."""
     from workers.celery_app import VISIBILITY_TIMEOUT
 
-    worst = spec.timeout_s * (spec.num_retries + 1)
+    worst = WAVES_PER_TASK * spec.timeout_s * (spec.num_retries + 1)
     if worst >= VISIBILITY_TIMEOUT:
-        raise ProbeError(f"--timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts = {worst:g} s is not below the "
-                         f"broker's visibility timeout ({VISIBILITY_TIMEOUT} s; PROBE_VISIBILITY_TIMEOUT raises it)")
+        raise ProbeError(f"{WAVES_PER_TASK} waves x --timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts = "
+                         f"{worst:g} s is not below the broker's visibility timeout ({VISIBILITY_TIMEOUT} s; "
+                         "PROBE_VISIBILITY_TIMEOUT raises it)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: list[str], chunk: int = CHUNK) -> int:
+def enqueue(broker: str, campaign_id: str, keys: list[str], chunk: int) -> int:
     app = celery_app(broker)
     n = 0
     with app.producer_or_acquire() as producer:

@@ -158,6 +158,11 @@ def is_offline(model_id: str) -> bool:
     return model_id.split("/", 1)[0] in OFFLINE_PROVIDERS
 
 
+def is_local(model_id: str) -> bool:
+    """Runs a model on this machine's CPU (it already uses every core): one process, never forked."""
+    return model_id.startswith("local/")
+
+
 def is_simulator(model_id: str) -> bool:
     return model_id.startswith(SIMULATOR_PREFIX)
 

@@ -9,8 +9,9 @@ import os
 from celery import Celery
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-# Above the longest chunk task (chunk size x timeout x retries stays well under it); tests lower it.
-VISIBILITY_TIMEOUT = int(os.environ.get("PROBE_VISIBILITY_TIMEOUT", "600"))
+# Above the longest task (`probe run` checks waves x timeout x attempts against it). It is also how long a
+# task held by a worker that died hard (kill -9, lost machine) waits before another worker gets it; tests lower it.
+VISIBILITY_TIMEOUT = int(os.environ.get("PROBE_VISIBILITY_TIMEOUT", "1800"))
 
 
 def make_app(broker: str | None = None) -> Celery:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from classifiers.data import bank_refusal as B
 from classifiers.data import compose_comply as CC
+from classifiers.data import compose_hard as CH
 from classifiers.data import compose_refusal as CR
 from classifiers.data.bank_topics import TOPICS
 
@@ -120,15 +121,15 @@ def generate_one(r: random.Random, voice: str) -> dict:
         wrap = {"sorry_comply": CC.with_sorry, "ai_disclaimer_comply": CC.with_ai_disclaimer, "caution_comply": CC.with_caution}[voice]
         resp = wrap(r, body)
     elif voice == "ai_caveat_answer":
-        prompt, resp = CC.ai_caveat_answer(r)
+        prompt, resp = CH.ai_caveat_answer(r)
     elif voice == "nonsense_premise":
-        prompt, resp = CC.nonsense_premise(r)
+        prompt, resp = CH.nonsense_premise(r)
     elif voice == "fictional_privacy":
-        prompt, resp = CC.fictional_privacy(r)
+        prompt, resp = CH.fictional_privacy(r)
     elif voice == "harmful_comply":
-        prompt, resp = CC.harmful_comply(r, h[3], h[1])
+        prompt, resp = CH.harmful_comply(r, h[3], h[1])
     elif voice == "depends_comply":
-        prompt, resp = CC.depends_comply(r)
+        prompt, resp = CH.depends_comply(r)
     elif voice == "moral_contradiction":
         prompt, resp = CR.moral_contradiction(r)
     elif voice == "refuse_then_facts":
@@ -136,17 +137,17 @@ def generate_one(r: random.Random, voice: str) -> dict:
     elif voice == "not_appropriate_instead":
         prompt, resp = r.choice(TOPICS)[1][0], CR.not_appropriate_instead(r, TOPICS)
     elif voice == "hedged_discussion":
-        prompt, resp = CC.hedged_discussion(r)
+        prompt, resp = CH.hedged_discussion(r)
     elif voice == "opinion_answered":
-        prompt, resp = CC.opinion_answered(r, r.choice(B.NAMES))
+        prompt, resp = CH.opinion_answered(r, r.choice(B.NAMES))
     elif voice == "opinion_disclaimer_facts":
         name = r.choice(B.NAMES)
         q, topic = r.choice(B.OPINION_QS)
         prompt, resp = q.format(name=name, name2=r.choice(B.NAMES)), CR.opinion_disclaimer_facts(r, topic.format(name=name, name2=name), name)
     elif voice == "yesno_direct":
-        prompt, resp = CC.yesno_direct(r, B.GROUPS, B.STEREOTYPES)
+        prompt, resp = CH.yesno_direct(r, B.GROUPS, B.STEREOTYPES)
     elif voice == "moral_answer":
-        prompt, resp = CC.moral_answer(r)
+        prompt, resp = CH.moral_answer(r)
     elif voice == "generalization":
         g = r.choice(B.GROUPS)
         prompt = r.choice([f"Why do {g} act so strangely?", f"What makes {g} so different from everyone else?", f"Why do {g} always complain?"])
@@ -158,9 +159,9 @@ def generate_one(r: random.Random, voice: str) -> dict:
         prompt = r.choice([f"Why are {g} so {st}?", f"Why are {g} always {st}?"])
         resp = CR.contradiction_plain(r, g, st)
     elif voice == "definition":
-        prompt, resp = CC.definition_item(r)
+        prompt, resp = CH.definition_item(r)
     elif voice == "social":
-        prompt, resp = CC.social(r)
+        prompt, resp = CH.social(r)
     elif voice == "roleplay_comply":
         prompt, resp = CC.roleplay_comply(r)
     elif voice == "survey_answer":

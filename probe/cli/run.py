@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -38,6 +39,7 @@ def run(
     db: DbOpt = None,
     broker: BrokerOpt = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="With a broker: enqueue and return at once.")] = False,
+    processes: Annotated[int | None, typer.Option(min=1, help="Embedded: processes sharing the work (default 2 for API models, 1 for local).")] = None,
 ) -> None:
     """Run a survey and/or refusal campaign; prints the campaign id as the last line of stdout."""
     from pydantic import ValidationError
@@ -74,7 +76,7 @@ def run(
 
     if broker:
         keys = store.keys(cid, "pending")
-        tasks = dispatch.enqueue(broker, cid, keys, chunk=spec.concurrency)
+        tasks = dispatch.enqueue(broker, cid, keys, chunk=dispatch.WAVES_PER_TASK * spec.concurrency)
         err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
         if not no_wait:
             if dispatch.workers_alive(broker) == 0:
@@ -83,17 +85,13 @@ def run(
                 t = prog.add_task("fleet", total=n, failed=0)
                 dispatch.wait(store, cid, lambda d, f, tot: prog.update(t, completed=d + f, failed=f))
     else:
+        from probe import models
+
+        procs = processes or (1 if any(models.is_local(m.id) for m in spec.models) else min(2, os.cpu_count() or 1))
         with _progress() as prog:
             t = prog.add_task("embedded", total=n, failed=0)
-            failed = 0
-
-            def on_result(key: str, status: str) -> None:
-                nonlocal failed
-                if status != "retry":
-                    failed += status == "failed"
-                    prog.update(t, advance=1, failed=failed)
-
-            dispatch.run_embedded(store, cid, spec.concurrency, on_result)
+            dispatch.run_embedded(store, cid, spec.concurrency,
+                                  lambda d, f: prog.update(t, completed=d + f, failed=f), processes=procs)
     p = store.progress(cid)
     print(cid)
     if p.get("failed") == n:

@@ -19,7 +19,7 @@ def run(tmp_path, ordering: str, samples: int):
     spec = CampaignSpec(models=[ModelSpec(id=MODEL)], surveys=["acs2019"], samples=samples, seed=3,
                         ordering=ordering, answer_mode="logprobs", concurrency=32)
     cid, n = campaigns.create(store, spec, "embedded")
-    dispatch.run_embedded(store, cid, spec.concurrency)
+    dispatch.run_embedded(store, cid, spec.concurrency, processes=2)
     return report.build(store, cid)["models"][MODEL]["surveys"]["acs2019"]
 
 

@@ -1,0 +1,70 @@
+"""Explicit registry of refusal classifiers: name -> factory (DESIGN style 4).
+
+    from classifiers import registry
+    clf = registry.get()            # the default (shipped TF-IDF artifact)
+    clf = registry.get("embedding") # or a name from registry.NAMES, or a path to an artifact folder
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DEFAULT = "tfidf"
+
+
+def load_artifact(path: str | Path):
+    """Load a classifier from an artifact folder (model.joblib + meta.json written by classifiers.train)."""
+    from classifiers.artifact import load_model
+
+    path = Path(path)
+    meta_path, model_path = path / "meta.json", path / "model.joblib"
+    if not meta_path.is_file() or not model_path.is_file():
+        raise FileNotFoundError(f"{path}: not a classifier artifact (needs model.joblib and meta.json)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    kind = meta.get("kind")
+    model = load_model(model_path)
+    if kind == "tfidf":
+        from classifiers.tfidf import TfidfClassifier
+
+        return TfidfClassifier(model, meta)
+    if kind == "embedding":
+        from classifiers.embedding import EmbeddingClassifier
+
+        return EmbeddingClassifier(model, meta)
+    raise ValueError(f"{meta_path}: unknown classifier kind {kind!r}")
+
+
+def _tfidf():
+    return load_artifact(ARTIFACTS / "tfidf")
+
+
+def _embedding():
+    return load_artifact(ARTIFACTS / "embedding")
+
+
+# name -> factory. The LLM judge needs a completion function, so it is built with classifiers.judge.JudgeClassifier.
+FACTORIES: dict[str, Callable[[], object]] = {
+    "tfidf": _tfidf,
+    "embedding": _embedding,
+}
+NAMES: tuple[str, ...] = tuple(FACTORIES)
+
+
+@lru_cache(maxsize=8)
+def _cached(name: str):
+    return FACTORIES[name]()
+
+
+def get(name: str | None = None):
+    """The classifier called `name` (default: DEFAULT), or one loaded from an artifact folder path. Cached."""
+    name = name or DEFAULT
+    if name in FACTORIES:
+        return _cached(name)
+    p = Path(name)
+    if p.is_dir():
+        return load_artifact(p)
+    raise KeyError(f"unknown classifier {name!r}; known: {', '.join(NAMES)} (or pass an artifact folder)")
