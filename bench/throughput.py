@@ -183,8 +183,9 @@ def main() -> None:
     lines = [f"| mode | items/s | ideal | % of ideal | CPU ms/item | bare LiteLLM CPU ms/call | ratio |", "|---|---|---|---|---|---|---|"]
     for mode, r in results.items():
         ratio = f"{r['cpu_ms_per_item'] / bare_cpu:.2f}x" if bare_cpu else "–"
+        bare = f"{bare_cpu:.2f}" if bare_cpu else "–"
         lines.append(f"| {mode} | {r['items_per_s']:.1f} | {ideal:.0f} | {100 * r['items_per_s'] / ideal:.0f}% | "
-                     f"{r['cpu_ms_per_item']:.2f} | {bare_cpu:.2f} | {ratio} |")
+                     f"{r['cpu_ms_per_item']:.2f} | {bare} | {ratio} |")
     table = "\n".join(lines)
     print()
     print(table)

@@ -92,19 +92,47 @@ def evaluate_cmd(
 
 @app.command("train-prompt")
 def train_prompt_cmd(
-    data: Annotated[Path, typer.Option("--data", help="JSONL with prompt and refused (bool) or label.")],
     out: Annotated[Path, typer.Option("--out", help="Artifact folder to write.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="JSONL with prompt and refused (bool) or label.")] = None,
+    campaign: Annotated[Optional[str], typer.Option("--campaign", help="Learn from a refusal campaign's prompts and labels.")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Store URL (env PROBE_DB) for --campaign.")] = None,
 ) -> None:
-    """Train the prompt-only refusal predictor."""
+    """Train the prompt-only refusal predictor (the paper's second model): from a file, or from a campaign whose
+    responses the refusal classifier labelled (a person's gold label wins where there is one)."""
     from classifiers.prompt_model import pairs_from_jsonl, train_prompt_model
 
-    _need_file(data)
+    if (data is None) == (campaign is None):
+        raise ProbeError("give exactly one of --data FILE or --campaign ID")
+    if data is not None:
+        _need_file(data)
+        pairs, source = pairs_from_jsonl(data), data.name
+    else:
+        pairs, source = campaign_pairs(campaign, db), f"campaign {campaign}"
     try:
-        model = train_prompt_model(pairs_from_jsonl(data), source=data.name)
+        model = train_prompt_model(pairs, source=source)
     except ValueError as e:
         raise ProbeError(str(e)) from None
     model.save(out)
     typer.echo(f"{model.version}: {model.meta['n_train']} prompts -> {out}")
+
+
+def campaign_pairs(campaign_id: str, db: str | None) -> list[tuple[str, bool]]:
+    """(prompt text, refused) per labelled response of a campaign's refusal-probe items."""
+    import os
+
+    from probe.store import open_store
+
+    store = open_store(db or os.environ.get("PROBE_DB"))
+    labels = store.labels(campaign_id)
+    pairs = []
+    for item, resp in store.rows(campaign_id, "refusal"):
+        labs = labels.get(item.key, {})
+        lab = labs.get("gold") or labs.get("refusal")
+        if resp is not None and lab is not None and resp.messages:
+            pairs.append((resp.messages[-1]["content"], lab.label in ("refusal", "partial")))
+    if not pairs:
+        raise ProbeError(f"campaign {campaign_id} has no labelled refusal-probe responses")
+    return pairs
 
 
 def predict_refusal(
