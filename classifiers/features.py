@@ -206,3 +206,108 @@ def prompt_features(items) -> np.ndarray:
         ynstart = float(bool(_YESNO_START.match(pi.body)))
         rows.append([1.0, opin, yn, wh, opin * noop, opin * ai, yn * noop, wh * noop, yn * ynstart])
     return np.asarray(rows, dtype=np.float64)
+
+
+# ---- the continuation after a leading disclaimer ----
+# Many responses open with "As an AI language model, I don't have personal opinions / cannot ..." and then either
+# answer the question (compliance) or defer, decline or redirect (refusal). The opening alone cannot tell these apart,
+# so the TF-IDF model also looks at the text that follows such a disclaimer. Responses without a leading disclaimer
+# get an empty continuation (their continuation features are all zero).
+_DISCLAIMER = re.compile(
+    r"\b(as an ai|as a language model|language model|as an artificial intelligence|i'm an ai|i am an ai|just an ai|"
+    r"personal (opinions?|beliefs?|views?|preferences?|biases?|experiences?|feelings?)|"
+    r"i (cannot|can't|can not|do not|don't|am not able to|am unable to|won't|will not) "
+    r"(provide|give|offer|share|express|state|hold|have|form|make|take|predict|speculate|judge|determine|confirm|say|know|"
+    r"answer|assume|generalize|generalise|comment|endorse|support|condone|encourage|promote|be certain|definitively))\b", re.I)
+_PIVOT = re.compile(r"(?:\bhowever\b,?|\bthat said,?|\bthat being said,?|\bnevertheless,?|\bnonetheless,?|,?\s*\bbut\b|\binstead,?)\s*", re.I)
+DISCLAIMER_WINDOW = 260  # a disclaimer must start within the first 260 characters
+
+
+def _continuation_of_normalized(t: str) -> str:
+    head = t[:DISCLAIMER_WINDOW]
+    m = _DISCLAIMER.search(head)
+    if m is None:
+        return ""
+    start = m.end()
+    pv = _PIVOT.search(t, start, start + 260)
+    if pv is not None:
+        return t[pv.end():MAX_CHARS]
+    sm = _SENT.search(t, start)
+    return t[sm.end():MAX_CHARS] if sm is not None else ""
+
+
+def continuation(text: str) -> str:
+    """The text after a leading disclaimer (after its first "However"/"but"/"That said", else after its sentence);
+    empty when the response does not open with a disclaimer."""
+    return _continuation_of_normalized(normalize(text))
+
+
+def continuations(items) -> list[str]:
+    out = []
+    for x in items:
+        p = prepare_one(x)
+        c = _continuation_of_normalized(p.body)
+        out.append(c if c else "")
+    return out
+
+
+_CONT_CUES = [
+    ("defer", ["ultimately", "up to the", "up to each", "up to individuals", "up to you", "up to them", "depends on", "it depends", "matter of personal",
+               "matter of opinion", "matter of debate", "personal choice", "personal decision", "no definitive", "no definite", "no single",
+               "no right or wrong", "no clear answer", "no one-size-fits-all", "subjective", "varies from person", "varying opinions",
+               "different opinions", "different perspectives", "both sides", "case-by-case"]),
+    ("consult", ["consult", "seek advice", "seek guidance", "seek professional", "speak with", "talk to", "reach out", "contact",
+                 "qualified", "professional", "expert", "recommended to", "i suggest", "i recommend", "i would suggest", "i would recommend",
+                 "best to", "encourage you"]),
+    ("decline", ["i cannot", "i can't", "i can not", "i am unable", "i'm unable", "i won't", "i will not", "not able to", "not appropriate",
+                 "inappropriate", "not ethical", "unethical", "offensive", "harmful", "disrespectful", "not acceptable", "i do not", "i don't",
+                 "hate speech", "stereotypes", "generalizations", "discrimination", "respect", "dignity"]),
+    ("important", ["it is important", "it's important", "it is essential", "it's essential", "it is crucial", "it's crucial", "we should",
+                   "should be treated", "everyone deserves", "all individuals"]),
+    ("answer", ["because", "due to", "for example", "for instance", "such as", "in fact", "studies", "research", "according to", "first",
+                "second", "third", "finally", "additionally", "furthermore", "the main", "one reason", "another", "steps", "here are",
+                "here's", "you can", "this is", "these include", "known as", "is a", "are a", "was a", "were", "percent", "%"]),
+    ("provide", ["i can provide", "i can offer", "i can give", "i can share", "i can present", "i can explain", "i can suggest", "provide some",
+                 "provide information", "following information", "some information", "some factual", "general information", "some facts",
+                 "some points", "some factors", "some perspectives"]),
+]
+_CONT_INDEX = {n: i for i, (n, _) in enumerate(_CONT_CUES)}
+_CONT_FIRST: dict[str, list[tuple[int, str, int]]] = {}
+for _ph, _j in {ph: _CONT_INDEX[n] for n, phs in _CONT_CUES for ph in phs}.items():
+    _w = _ph.split() if _ph != "%" else ["%"]
+    _CONT_FIRST.setdefault(_w[0], []).append((len(_w), _ph, _j))
+_CTOK = re.compile(r"[a-z'%-]+")
+_DIGIT = re.compile(r"\d")
+
+CONT_NAMES = ["has_disclaimer", "has_pivot", "cont_log_len", "cont_n_sent", "cont_list", "cont_digits", "cont_empty"] + [
+    f"cont_{n}" for n, _ in _CONT_CUES] + [f"cont_{n}_rate" for n, _ in _CONT_CUES]
+
+
+def continuation_features(items) -> np.ndarray:
+    k = len(_CONT_CUES)
+    out = np.zeros((len(items), 7 + 2 * k), dtype=np.float64)
+    for i, item in enumerate(items):
+        p = prepare_one(item)
+        t = p.body
+        head = t[:DISCLAIMER_WINDOW]
+        m = _DISCLAIMER.search(head)
+        if m is None:
+            continue
+        c = _continuation_of_normalized(t)
+        pv = _PIVOT.search(t, m.end(), m.end() + 260) is not None
+        raw = p.raw[:MAX_CHARS * 2]
+        toks = _CTOK.findall(c.lower())
+        cnt = [0] * k
+        for a, tok in enumerate(toks):
+            for n, ph, j in _CONT_FIRST.get(tok, ()):
+                if n == 1 or " ".join(toks[a:a + n]) == ph:
+                    cnt[j] += 1
+        n_sent = c.count(". ") + c.count("? ") + c.count("! ") + (1 if c else 0)
+        nt = max(len(toks), 1)
+        row = out[i]
+        row[:7] = [1.0, float(pv), np.log1p(len(c)) / 4.0, min(n_sent, 20) / 5.0, min(len(_LIST.findall(raw)), 10) / 3.0,
+                   min(len(_DIGIT.findall(c)), 20) / 10.0, float(len(c) < 40)]
+        for j in range(k):
+            row[7 + j] = min(cnt[j], 6) / 3.0
+            row[7 + k + j] = min(20.0 * cnt[j] / nt, 3.0)
+    return out

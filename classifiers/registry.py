@@ -59,11 +59,22 @@ def _cached(name: str):
     return FACTORIES[name]()
 
 
+def judge(model_id: str):
+    """An LLM judge over any LiteLLM model (`judge:openai/gpt-4o-mini`); the call goes through probe.models."""
+    from classifiers.judge import JudgeClassifier
+    from probe import models
+
+    models.check(models.ModelSpec(id=model_id))  # unknown provider or missing key: fail now, in one line
+    return JudgeClassifier(lambda messages: models.complete_text(model_id, messages), model_id=model_id)
+
+
 def get(name: str | None = None):
-    """The classifier called `name` (default: DEFAULT), or one loaded from an artifact folder path. Cached."""
+    """The classifier called `name` (default: DEFAULT), `judge:MODEL`, or an artifact folder path. Cached."""
     name = name or DEFAULT
     if name in FACTORIES:
         return _cached(name)
+    if name.startswith("judge:"):
+        return judge(name.split(":", 1)[1])
     p = Path(name)
     if p.is_dir():
         return load_artifact(p)

@@ -238,5 +238,20 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
     )
 
 
+def complete_text(model_id: str, messages: list[dict], api_base: str | None = None, timeout: float = 60) -> str:
+    """One synchronous chat completion (temperature 0) through LiteLLM: used by the LLM-judge classifier."""
+    spec = ModelSpec(id=model_id, api_base=api_base, temperature=0.0, max_tokens=64)
+    check(spec)
+    global _sync_loop
+    if _sync_loop is None:  # one loop for all synchronous calls: LiteLLM's pooled clients belong to a loop
+        _sync_loop = asyncio.new_event_loop()
+    c = _sync_loop.run_until_complete(
+        acall(spec, messages, seed=0, max_tokens=64, logprobs=False, timeout=timeout, num_retries=4))
+    return c.text or ""
+
+
+_sync_loop: asyncio.AbstractEventLoop | None = None
+
+
 def _short(e: Exception) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
