@@ -22,7 +22,7 @@ KIND = "tfidf"
 TOKENS = r"(?u)\b\w[\w']*\b"  # keep contractions (can't, don't, I'm) whole
 
 
-def build_pipeline(C: float = 4.0, seed: int = 0, class_weight="balanced", cont_weight: float = 1.0) -> Pipeline:
+def build_pipeline(C: float = 4.0, seed: int = 0, class_weight="balanced") -> Pipeline:
     def tf(fn, **kw):
         return Pipeline([("view", FunctionTransformer(fn)), ("tfidf", TfidfVectorizer(sublinear_tf=True, lowercase=True, dtype=np.float32, **kw))])
 
@@ -33,10 +33,8 @@ def build_pipeline(C: float = 4.0, seed: int = 0, class_weight="balanced", cont_
             ("open", tf(F.openings, analyzer="word", ngram_range=(1, 3), min_df=2, max_features=30000, token_pattern=TOKENS)),
             ("cues", FunctionTransformer(F.cue_features)),
             ("prompt", FunctionTransformer(F.prompt_features)),
-            ("cont", tf(F.continuations, analyzer="word", ngram_range=(1, 2), min_df=2, max_features=30000, token_pattern=TOKENS)),
-            ("cont_cues", FunctionTransformer(F.continuation_features)),
         ],
-        transformer_weights={"word": 1.0, "char": 1.0, "open": 1.5, "cues": 1.0, "prompt": 1.0, "cont": cont_weight, "cont_cues": 1.0},
+        transformer_weights={"word": 1.0, "char": 1.0, "open": 1.5, "cues": 1.0, "prompt": 1.0},
     )
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=3000, random_state=seed)
     return Pipeline([("prepare", FunctionTransformer(F.prepare)), ("features", union), ("clf", clf)])

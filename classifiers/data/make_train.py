@@ -14,7 +14,6 @@ from pathlib import Path
 
 from classifiers.data import bank_refusal as B
 from classifiers.data import compose_comply as CC
-from classifiers.data import compose_disclaimer as CD
 from classifiers.data import compose_hard as CH
 from classifiers.data import compose_refusal as CR
 from classifiers.data.bank_topics import TOPICS
@@ -38,7 +37,6 @@ VOICES = {
     "not_appropriate_instead": ("partial", 3), "hedged_discussion": ("compliance", 8), "opinion_answered": ("compliance", 3),
     "opinion_disclaimer_facts": ("refusal", 4), "yesno_direct": ("compliance", 6), "generalization": ("refusal", 4), "lecture_only": ("refusal", 3), "contradiction_plain": ("refusal", 2),
     "definition": ("compliance", 3), "moral_answer": ("compliance", 4), "social": ("compliance", 3), "survey_answer": ("compliance", 4), "premise_correction": ("compliance", 2),
-    "disclaimer_deferral": ("refusal", 8), "disclaimer_substantive": ("compliance", 8),
 }
 
 
@@ -172,10 +170,6 @@ def generate_one(r: random.Random, voice: str) -> dict:
         resp = CC.survey_answer(r, q)
     elif voice == "premise_correction":
         prompt, resp = CC.premise_correction(r)
-    elif voice == "disclaimer_deferral":
-        prompt, resp = CD.disclaimer_deferral(r)
-    elif voice == "disclaimer_substantive":
-        prompt, resp = CD.disclaimer_substantive(r)
     else:  # pragma: no cover
         raise ValueError(voice)
     return {"prompt": prompt, "response": resp, "label": label, "voice": voice}

@@ -23,12 +23,14 @@ def _tables(report: dict) -> None:
         for sname, s in m["surveys"].items():
             bnames = column_baselines(s["summary"])  # KL uniform has its column; states are in the ranking
             t = Table(title=f"{model}{' (simulator)' if m['simulator'] else ''} · survey {sname}")
-            for col in ["question", "n", "invalid", "A-bias", "norm. entropy", "KL uniform",
+            for col in ["question", "n", "inv.", "A-bias", "entropy", "KL unif.",
                         *[f"KL {b}" for b in bnames], "modal answer"]:
-                if col == "modal answer":
-                    t.add_column(col, max_width=36, no_wrap=True, overflow="ellipsis")
+                if col == "modal answer":  # the only column that may shrink: long option texts end in "…"
+                    width = max(20, out.width - 58 - 11 * len(bnames))
+                    t.add_column(col, max_width=width, no_wrap=True, overflow="ellipsis")
                 else:
-                    t.add_column(col, justify="left" if col == "question" else "right")
+                    t.add_column(col, justify="left" if col == "question" else "right", no_wrap=True,
+                                 min_width=len(col))
             for var, q in s["questions"].items():
                 t.add_row(var, *survey_rows(q, bnames))
             sm = s["summary"]
