@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 256  # results per write transaction
 FLUSH_SECONDS = 0.5
+RAMP_S = 0.006  # about LiteLLM's CPU time per call
 
 
 @dataclass
@@ -149,7 +150,11 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         if force:
             await writer
 
-    async def worker():
+    async def worker(i: int):
+        # Stagger the starts by about one call's CPU time: calls started together come back together and
+        # then queue for the one event loop, wave after wave; spread out, each finds the loop free.
+        if len(items) > 2 * concurrency:  # only worth it when workers come round again
+            await asyncio.sleep(i * RAMP_S)
         while not queue.empty():
             it = queue.get_nowait()
             ctx = context(store, it.campaign_id)
@@ -165,7 +170,7 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
             if on_result:
                 on_result(it.key, r["status"])
 
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(items)))))
+    await asyncio.gather(*(worker(i) for i in range(min(concurrency, len(items)))))
     await flush(force=True)
     return retry
 
