@@ -78,18 +78,15 @@ def train_prompt_model(pairs: list[tuple[str, bool]], seed: int = 0, source: str
 
 def pairs_from_jsonl(path: str | Path) -> list[tuple[str, bool]]:
     """Read (prompt, refused) pairs from JSONL lines with `prompt` and either `refused` (bool) or `label`."""
+    from probe.datafiles import read_jsonl_objects
+
     out = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                prompt = rec["prompt"]
-                refused = bool(rec["refused"]) if "refused" in rec else rec["label"] in ("refusal", "partial")
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{i}: needs 'prompt' and 'refused' or 'label' ({e})") from None
-            out.append((prompt, refused))
+    for i, rec in read_jsonl_objects(path):
+        try:
+            refused = bool(rec["refused"]) if "refused" in rec else rec["label"] in ("refusal", "partial")
+            out.append((rec["prompt"], refused))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{i}: needs 'prompt' and 'refused' or 'label' ({e})") from None
     return out
 
 

@@ -64,7 +64,8 @@ def _message(err: dict) -> str:
     return err["msg"]
 
 
-def load_jsonl(path: str | Path, model: type[M]) -> list[M]:
+def read_jsonl_objects(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; a line that is not a JSON object names file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(path, "no such file")
@@ -77,9 +78,18 @@ def load_jsonl(path: str | Path, model: type[M]) -> list[M]:
                 data = json.loads(raw)
             except json.JSONDecodeError as e:
                 raise DataFileError(path, f"invalid JSON: {e.msg}", line=n) from None
-            try:
-                out.append(model.model_validate(data))
-            except ValidationError as e:
-                err = e.errors()[0]
-                raise DataFileError(path, err["msg"], line=n, field=_field(err["loc"])) from None
+            if not isinstance(data, dict):
+                raise DataFileError(path, "expected a JSON object", line=n)
+            out.append((n, data))
+    return out
+
+
+def load_jsonl(path: str | Path, model: type[M]) -> list[M]:
+    out = []
+    for n, data in read_jsonl_objects(path):
+        try:
+            out.append(model.model_validate(data))
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise DataFileError(path, err["msg"], line=n, field=_field(err["loc"])) from None
     return out

@@ -18,24 +18,15 @@ BATCH = 512
 
 def read_records(path: Path) -> list[dict]:
     """Parse and validate every line first, so a bad line stops the run before anything is written."""
-    if not path.is_file():
-        raise ProbeError(f"{path}: no such file")
+    from probe.datafiles import read_jsonl_objects
+
     records = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ProbeError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise ProbeError(f"{path}:{i}: expected a JSON object")
-            if not isinstance(rec.get("response"), str):
-                raise ProbeError(f"{path}:{i}: field 'response' must be a string")
-            if "prompt" in rec and rec["prompt"] is not None and not isinstance(rec["prompt"], str):
-                raise ProbeError(f"{path}:{i}: field 'prompt' must be a string")
-            records.append(rec)
+    for i, rec in read_jsonl_objects(path):
+        if not isinstance(rec.get("response"), str):
+            raise ProbeError(f"{path}:{i}: field 'response' must be a string")
+        if "prompt" in rec and rec["prompt"] is not None and not isinstance(rec["prompt"], str):
+            raise ProbeError(f"{path}:{i}: field 'prompt' must be a string")
+        records.append(rec)
     return records
 
 

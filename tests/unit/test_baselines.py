@@ -10,18 +10,9 @@ from typer.testing import CliRunner
 
 from probe import baselines as B
 from probe.errors import DataFileError, ProbeError
-from probe.questionnaires import load as load_questionnaire
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PROBE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def qn():
-    return load_questionnaire("acs2019")
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 # ----------------------------------------------------------------------------- the table model and loading

@@ -192,5 +192,5 @@ def test_cli_classify_bad_line_names_file_and_line_and_writes_nothing(tmp_path):
         classify(src, out=out, classifier=None)
     assert not out.exists() and list(tmp_path.iterdir()) == [src]
     src.write_text('{"response": "fine"}\nnot json\n', encoding="utf-8")
-    with pytest.raises(ProbeError, match=r"bad\.jsonl:2: not valid JSON"):
+    with pytest.raises(ProbeError, match=r"bad\.jsonl:2: invalid JSON"):
         classify(src, out=out, classifier=None)

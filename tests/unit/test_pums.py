@@ -18,22 +18,13 @@ from typer.testing import CliRunner
 from probe import baselines as B
 from probe import pums as P
 from probe.errors import ProbeError
-from probe.questionnaires import load as load_questionnaire
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 NIST = SHARED / "reference" / "acs" / "pums_sample"
 TOL = 1e-9
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PROBE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def qn():
-    return load_questionnaire("acs2019")
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 # ----------------------------------------------------------------------------- a PUMS file, by hand
