@@ -28,17 +28,10 @@ COMMAND_MODULES = [
     "probe.cli.classifier",
     "probe.cli.label",
     "probe.cli.compare",
-    "probe.cli.audit",
 ]
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as e:  # a command group not written yet
-        if e.name != _name:
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(_name).register(app)
 
 
 def main() -> None:
