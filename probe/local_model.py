@@ -95,17 +95,42 @@ class LocalModel:
             out.append([(self.tokenizer.decode([i]), v) for i, v in zip(i_row, v_row)])
         return out
 
-    def generate(self, conversations: list[list[dict]], max_tokens: int, temperature: float, seed: int | None) -> list[str]:
+    def generate(self, conversations: list[list[dict]], max_tokens: int, temperature: float,
+                 seeds: list[int | None]) -> list[tuple[str, str]]:
+        """(text, finish reason) per conversation, decoded together in one batch with a KV cache.
+
+        Each row samples with its own generator seeded by its request's seed, so a row's text does not depend on
+        which other requests shared its batch (up to floating-point differences from padding)."""
         torch = self.torch
         enc = self.tokenizer(self._prompts(conversations), return_tensors="pt", padding=True)
-        kwargs = {"max_new_tokens": max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
-        if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature)
-        else:
-            kwargs.update(do_sample=False)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        n = ids.shape[0]
+        eos = self.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        gens = [torch.Generator().manual_seed(s if s is not None else int(torch.randint(0, 2**31, ()))) for s in seeds]
+        tokens: list[list[int]] = [[] for _ in range(n)]
+        done = [False] * n
+        pos = (mask.long().cumsum(-1) - 1).clamp(min=0)  # left padding: positions count real tokens only
+        past = None
         with self.infer_lock, torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
-        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+            for _ in range(max_tokens):
+                r = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=past,
+                               use_cache=True, logits_to_keep=1)
+                past, logits = r.past_key_values, r.logits[:, -1, :].float()
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    nxt = [int(torch.multinomial(probs[i], 1, generator=gens[i])) for i in range(n)]
+                else:
+                    nxt = logits.argmax(dim=-1).tolist()
+                for i, t in enumerate(nxt):
+                    if not done[i]:
+                        done[i] = t in eos
+                        if not done[i]:
+                            tokens[i].append(t)
+                if all(done):
+                    break
+                ids = torch.tensor(nxt).unsqueeze(1)
+                mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype)], dim=1)
+                pos = pos[:, -1:] + 1
+        return [(self.tokenizer.decode(t, skip_special_tokens=True), "stop" if d else "length")
+                for t, d in zip(tokens, done)]

@@ -82,25 +82,24 @@ class SimProvider(CustomLLM):
 
 
 class _Batcher:
-    """Gathers concurrent next-token requests for the local model into one forward pass."""
+    """Gathers concurrent requests for the local model into one batch (a forward pass, or a decode)."""
 
-    def __init__(self, name: str, max_batch: int = 32):
-        self.name, self.max_batch = name, max_batch
+    def __init__(self, run, max_batch: int = 32):
+        self.run, self.max_batch = run, max_batch  # run(list of payloads) -> list of results, in a thread
         self.queue: asyncio.Queue | None = None
         self.loop = None
 
-    async def submit(self, messages: list[dict], top_k: int):
+    async def submit(self, payload):
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # one queue and drain task per event loop
             self.loop, self.queue = loop, asyncio.Queue()
             loop.create_task(self._drain())
         fut = loop.create_future()
-        await self.queue.put((messages, top_k, fut))
+        await self.queue.put((payload, fut))
         return await fut
 
     async def _drain(self):
         loop = asyncio.get_running_loop()
-        model = await asyncio.to_thread(local_model.get, self.name)
         while True:
             batch = [await self.queue.get()]
             deadline = loop.time() + 0.02  # a forward pass costs ~100x this: worth waiting for a fuller batch
@@ -110,19 +109,18 @@ class _Batcher:
                 except (asyncio.TimeoutError, TimeoutError):
                     break
             try:
-                k = max(b[1] for b in batch)
-                res = await asyncio.to_thread(model.next_token_logprobs, [b[0] for b in batch], k)
-                for (_, kk, fut), r in zip(batch, res):
-                    fut.set_result(r[:kk]) if not fut.done() else None
+                res = await asyncio.to_thread(self.run, [p for p, _ in batch])
+                for (_, fut), r in zip(batch, res):
+                    fut.set_result(r) if not fut.done() else None
             except Exception as e:  # hand the failure to every waiter instead of killing the drain loop
-                for _, _, fut in batch:
+                for _, fut in batch:
                     fut.set_exception(e) if not fut.done() else None
 
 
 class LocalProvider(CustomLLM):
     def __init__(self):
         super().__init__()
-        self.batchers: dict[str, _Batcher] = {}
+        self.batchers: dict[tuple, _Batcher] = {}
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                           encoding, api_key, logging_obj, optional_params, *args, **kwargs):
@@ -130,18 +128,27 @@ class LocalProvider(CustomLLM):
             raise ProbeError(f"unknown local model 'local/{model}'")
         max_tokens = optional_params.get("max_tokens") or 256
         want_lp = bool(optional_params.get("logprobs"))
-        if max_tokens == 1 and want_lp:  # survey items: exact next-token probabilities, batched
-            batcher = self.batchers.setdefault(model, _Batcher(model))
-            top = await batcher.submit(messages, max(optional_params.get("top_logprobs") or 1, 1))
-            return _fill(model_response, f"local/{model}", top[0][0], top, True)
-        lm = await asyncio.to_thread(local_model.get, model)
-        [text] = await asyncio.to_thread(
-            lm.generate, [messages], max_tokens, optional_params.get("temperature", 0.0) or 0.0, optional_params.get("seed")
-        )
+        k = max(optional_params.get("top_logprobs") or 1, 1)
         top = None
-        if want_lp:
-            [top] = await asyncio.to_thread(lm.next_token_logprobs, [messages], optional_params.get("top_logprobs") or 1)
-        return _fill(model_response, f"local/{model}", text, top, want_lp)
+        if want_lp:  # exact next-token probabilities; survey items (max_tokens 1) need nothing else
+            top = await self._batcher(("lp", model), lambda lm, ps: [
+                r[:kk] for r, (_, kk) in zip(lm.next_token_logprobs([m for m, _ in ps], max(kk for _, kk in ps)), ps)
+            ]).submit((messages, k))
+            if max_tokens == 1:
+                return _fill(model_response, f"local/{model}", top[0][0], top, True)
+        temperature = optional_params.get("temperature", 0.0) or 0.0
+        text, finish = await self._batcher(("gen", model, max_tokens, temperature), lambda lm, ps: lm.generate(
+            [m for m, _ in ps], max_tokens, temperature, [s for _, s in ps])).submit((messages, optional_params.get("seed")))
+        response = _fill(model_response, f"local/{model}", text, top, want_lp)
+        response.choices[0].finish_reason = finish
+        return response
+
+    def _batcher(self, key: tuple, fn) -> _Batcher:
+        """One batcher per kind of request (logprobs; decode with the same length and temperature)."""
+        if key not in self.batchers:
+            name = key[1]
+            self.batchers[key] = _Batcher(lambda payloads: fn(local_model.get(name), payloads))
+        return self.batchers[key]
 
     def completion(self, *args, **kwargs):
         return asyncio.run(self.acompletion(*args, **kwargs))

@@ -33,14 +33,30 @@ def test_local_model_campaign_offline(tmp_path):
 
 
 def test_local_model_generates_text(tmp_path):
-    """Refusal-style prompts get generated text through the same LiteLLM provider."""
+    """Refusal-style prompts get generated text through the same LiteLLM provider, with an honest finish reason."""
     import asyncio
 
     from probe import models
     from probe.spec import ModelSpec
 
-    c = asyncio.run(models.acall(ModelSpec(id="local/smollm2-135m", temperature=0), [
-        {"role": "user", "content": "Name a primary colour. Answer in one word."}],
-        seed=1, max_tokens=8, logprobs=False, timeout=120, num_retries=0))
-    assert c.text and c.text.strip()
-    assert c.finish_reason == "stop"
+    async def ask(max_tokens):
+        return await models.acall(ModelSpec(id="local/smollm2-135m", temperature=0), [
+            {"role": "user", "content": "Name a primary colour. Answer in one word."}],
+            seed=1, max_tokens=max_tokens, logprobs=False, timeout=120, num_retries=0)
+
+    short, full = asyncio.run(ask(2)), asyncio.run(ask(64))
+    assert short.finish_reason == "length" and short.text.strip()
+    assert full.finish_reason == "stop" and full.text.startswith(short.text.strip()[:1])
+
+
+def test_batched_decoding_does_not_depend_on_the_batch():
+    from probe import local_model
+
+    lm = local_model.get("smollm2-135m")
+    a = [{"role": "user", "content": "Say hello to Ada."}]
+    b = [{"role": "user", "content": "Write a very long sentence about the history of the bicycle in Europe."}]
+    alone = lm.generate([a], 12, 0.0, [5])
+    together = lm.generate([b, a], 12, 0.0, [9, 5])
+    assert together[1] == alone[0]
+    sampled = lm.generate([a, b], 12, 1.0, [5, 9])
+    assert lm.generate([a, b], 12, 1.0, [5, 9]) == sampled  # seeded per row: the same request, the same text
