@@ -140,13 +140,13 @@ def bench_fleet(url: str, n: int, conc: int, tmp: Path) -> dict:
             time.sleep(0.5)
         # warm-up campaign: imports, connection pools and the store are ready before timing
         store, cid, total = make_campaign(db, url, 100, conc // 2)
-        dispatch.enqueue(redis_url, cid, store.keys(cid), chunk=dispatch.WAVES_PER_TASK * (conc // 2))
+        dispatch.enqueue(redis_url, cid, store.keys(cid), conc // 2)
         while store.progress(cid).get("pending", 0):
             time.sleep(0.1)
         store, cid, total = make_campaign(db, url, n, conc // 2)
         keys = store.keys(cid)
         c0, t0 = tree_cpu(worker.pid) + self_cpu(), time.perf_counter()
-        dispatch.enqueue(redis_url, cid, keys, chunk=dispatch.WAVES_PER_TASK * (conc // 2))
+        dispatch.enqueue(redis_url, cid, keys, conc // 2)
         while store.progress(cid).get("pending", 0):
             time.sleep(0.05)
         wall = time.perf_counter() - t0

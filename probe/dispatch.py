@@ -32,9 +32,8 @@ async def _rounds(store: Store, keys: list[str], concurrency: int,
 
 
 def _child(db_url: str, keys: list[str], concurrency: int) -> None:
-    from probe.store import Store as FreshStore  # a forked process never reuses the parent's connections
-
-    asyncio.run(_rounds(FreshStore(db_url), keys, concurrency))
+    # a new Store: a forked process never reuses the parent's connections
+    asyncio.run(_rounds(Store(db_url), keys, concurrency))
 
 
 def run_embedded(store: Store, campaign_id: str, concurrency: int,
@@ -112,7 +111,9 @@ def check_timeouts(spec) -> None:
                          "PROBE_VISIBILITY_TIMEOUT raises it)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: list[str], chunk: int) -> int:
+def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int) -> int:
+    """One task per WAVES_PER_TASK x concurrency items; returns the number of tasks sent."""
+    chunk = WAVES_PER_TASK * concurrency
     app = celery_app(broker)
     n = 0
     with app.producer_or_acquire() as producer:

@@ -55,10 +55,11 @@ TRANSIENT = (
 )
 
 
-def _fill(model_response: ModelResponse, model: str, text: str, top: list[tuple[str, float]] | None, want_lp: bool):
+def _fill(model_response: ModelResponse, model: str, text: str, top: list[tuple[str, float]] | None, want_lp: bool,
+          finish: str = "stop"):
     choice = model_response.choices[0]
     choice.message.content = text
-    choice.finish_reason = "stop"
+    choice.finish_reason = finish
     if want_lp and top:
         tops = [TopLogprob(token=t, logprob=lp, bytes=None) for t, lp in top]
         choice.logprobs = ChoiceLogprobs(
@@ -139,9 +140,7 @@ class LocalProvider(CustomLLM):
         temperature = optional_params.get("temperature", 0.0) or 0.0
         text, finish = await self._batcher(("gen", model, max_tokens, temperature), lambda lm, ps: lm.generate(
             [m for m, _ in ps], max_tokens, temperature, [s for _, s in ps])).submit((messages, optional_params.get("seed")))
-        response = _fill(model_response, f"local/{model}", text, top, want_lp)
-        response.choices[0].finish_reason = finish
-        return response
+        return _fill(model_response, f"local/{model}", text, top, want_lp, finish)
 
     def _batcher(self, key: tuple, fn) -> _Batcher:
         """One batcher per kind of request (logprobs; decode with the same length and temperature)."""

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from probe import analysis, metrics, probesets, questionnaires
+from probe import analysis, campaigns, metrics, probesets, questionnaires
 from probe.render import LETTERS
+from probe.spec import CampaignSpec
 from probe.store import Store
 
 REFUSED = ("refusal", "partial")
@@ -38,12 +39,9 @@ class QuestionData:
         return np.asarray(self.option_probs, dtype=float).reshape(-1, len(self.question.options))
 
 
-def collect(store: Store, campaign_id: str) -> tuple[dict, dict]:
+def collect(store: Store, campaign_id: str, spec: CampaignSpec | None = None) -> tuple[dict, dict]:
     """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts)."""
-    from probe import campaigns
-    from probe.spec import CampaignSpec
-
-    spec = CampaignSpec.model_validate(store.campaign(campaign_id).spec)
+    spec = spec or CampaignSpec.model_validate(store.campaign(campaign_id).spec)
     qcache, pcache = campaigns.surveys_of(spec), campaigns.probesets_of(spec)
     labels = store.labels(campaign_id)
     surveys: dict = defaultdict(lambda: defaultdict(dict))
@@ -176,11 +174,9 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
     names = list(baseline_names or spec.get("baselines") or ["uniform"])
     if states:
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
-    surveys, refusals = collect(store, campaign_id)
-    from probe import campaigns
-    from probe.spec import CampaignSpec
-
-    questionnaire_of = campaigns.surveys_of(CampaignSpec.model_validate(spec))
+    cspec = CampaignSpec.model_validate(spec)
+    surveys, refusals = collect(store, campaign_id, cspec)
+    questionnaire_of = campaigns.surveys_of(cspec)
     progress = store.progress(campaign_id)
     report: dict = {
         "campaign": {

@@ -76,7 +76,7 @@ def run(
 
     if broker:
         keys = store.keys(cid, "pending")
-        tasks = dispatch.enqueue(broker, cid, keys, chunk=dispatch.WAVES_PER_TASK * spec.concurrency)
+        tasks = dispatch.enqueue(broker, cid, keys, spec.concurrency)
         err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
         if not no_wait:
             if dispatch.workers_alive(broker) == 0:
