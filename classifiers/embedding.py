@@ -52,7 +52,9 @@ def get_encoder():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a weight-loading bar per process is noise in `probe` output
         model = SentenceTransformer(str(encoder_path()), device="cpu")
         model.max_seq_length = MAX_SEQ
         _ENCODER = model

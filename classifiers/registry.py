@@ -59,22 +59,26 @@ def _cached(name: str):
     return FACTORIES[name]()
 
 
-def judge(model_id: str):
-    """An LLM judge over any LiteLLM model (`judge:openai/gpt-4o-mini`); the call goes through probe.models."""
+def judge(model_id: str, api_base: str | None = None):
+    """An LLM judge over any LiteLLM model (`judge:openai/gpt-4o-mini`); the call goes through probe.models.
+    `api_base` points it at an OpenAI-compatible server of your own."""
     from classifiers.judge import JudgeClassifier
     from probe import models
 
-    models.check(models.ModelSpec(id=model_id))  # unknown provider or missing key: fail now, in one line
-    return JudgeClassifier(lambda messages: models.complete_text(model_id, messages), model_id=model_id)
+    models.check(models.ModelSpec(id=model_id, api_base=api_base))  # unknown provider or missing key: fail now
+    return JudgeClassifier(lambda messages: models.complete_text(model_id, messages, api_base=api_base), model_id=model_id)
 
 
-def get(name: str | None = None):
-    """The classifier called `name` (default: DEFAULT), `judge:MODEL`, or an artifact folder path. Cached."""
+def get(name: str | None = None, api_base: str | None = None):
+    """The classifier called `name` (default: DEFAULT), `judge:MODEL`, or an artifact folder path. Cached, except
+    judges. `api_base` applies to judges only."""
     name = name or DEFAULT
+    if name.startswith("judge:"):
+        return judge(name.split(":", 1)[1], api_base=api_base)
+    if api_base is not None:
+        raise ValueError("an API base applies only to judge:MODEL classifiers")
     if name in FACTORIES:
         return _cached(name)
-    if name.startswith("judge:"):
-        return judge(name.split(":", 1)[1])
     p = Path(name)
     if p.is_dir():
         return load_artifact(p)

@@ -56,15 +56,54 @@ def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def cross_fit_gold(kind: str, base_items: list, base_labels: list[str], gold: list[dict], folds: int = 5,
+                   seed: int = 0) -> dict:
+    """Out-of-fold predictions for gold records ({key, prompt, response, label}): fold k is predicted by a model
+    trained on the base data plus the other folds. Scored against the gold labels, and beside the default
+    classifier's score on the same records, they estimate how much the adaptation gains in the gold's own domain;
+    stored in the artifact, they let a relabelled campaign keep a valid DSL correction (probe.labelling)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from classifiers import registry
+    from classifiers.evaluate import summarize
+
+    y = [g["label"] for g in gold]
+    k = max(2, min(folds, len(gold)))
+    strat = min(y.count(c) for c in set(y)) >= k
+    split = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed)
+    pair = [(g["response"], g.get("prompt") or "") for g in gold]
+    preds: dict = {}
+    for tr, te in split.split(pair, y):
+        clf = fit_kind(kind, base_items + [pair[i] for i in tr], base_labels + [y[i] for i in tr], seed=seed)
+        for i, p in zip(te, clf.predict([pair[i][0] for i in te], [pair[i][1] for i in te])):
+            preds[gold[i]["key"]] = {"label": p.label, "p_refusal": round(p.p_refusal, 6)}
+    default = registry.get().predict([r for r, _ in pair], [q for _, q in pair])
+    adapted = summarize(y, [preds[g["key"]]["label"] for g in gold], n_boot=500, seed=seed)
+    before = summarize(y, [p.label for p in default], n_boot=500, seed=seed)
+    return {"folds": k, "n": len(gold), "binary": adapted["binary"], "three_way": adapted["three_way"],
+            "default_binary": before["binary"], "cross_fit": preds}
+
+
 def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: str | Path | None = None, folds: int = 5,
-          seed: int = 0) -> dict:
-    """Fit `kind` on all of `data_path`, cross-validate it, and write out_dir/model.joblib and out_dir/meta.json."""
+          seed: int = 0, gold: list[dict] | None = None, gold_source: str | None = None) -> dict:
+    """Fit `kind` on all of `data_path` (plus `gold` records, e.g. a campaign's gold labels, with their prompts),
+    cross-validate it, and write out_dir/model.joblib and out_dir/meta.json. Without gold, the CV is over the
+    training file; with gold, it is the gold records' cross-fit (see cross_fit_gold), the figure that matters."""
     data_path = Path(data_path)
     out_dir = Path(out_dir or ROOT / "artifacts" / kind)
     recs = load_jsonl(data_path)
     texts, labels = training_items(recs, seed), [r["label"] for r in recs]
     digest = sha256_file(data_path)
-    cv = cross_validate(data_path, kind, folds=folds, seed=seed, n_boot=200) if folds and folds > 1 else None
+    gold_meta = None
+    if gold:
+        h = hashlib.sha256(bytes.fromhex(digest))
+        h.update(json.dumps([[g["key"], g["prompt"], g["response"], g["label"]] for g in gold]).encode())
+        digest = h.hexdigest()
+        gold_meta = {"source": gold_source, **cross_fit_gold(kind, texts, labels, gold, folds=folds, seed=seed)}
+        texts = texts + [(g["response"], g.get("prompt") or "") for g in gold]
+        labels = labels + [g["label"] for g in gold]
+    cv = (cross_validate(data_path, kind, folds=folds, seed=seed, n_boot=200)
+          if not gold and folds and folds > 1 else None)
     clf = fit_kind(kind, texts, labels, seed=seed)
     meta = {
         "name": kind,
@@ -72,7 +111,7 @@ def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: st
         "version": f"{kind}-{digest[:12]}",
         "training_data": data_path.name,
         "training_data_sha256": digest,
-        "n_train": len(recs),
+        "n_train": len(labels),
         "labels": sorted(set(labels)),
         "sklearn_version": sklearn.__version__,
         "python_version": platform.python_version(),
@@ -80,6 +119,7 @@ def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: st
         "seed": seed,
         "model_format": FORMAT,
         "cv": None if cv is None else {k: cv[k] for k in ("folds", "n", "three_way", "binary")},
+        "gold": gold_meta,
     }
     meta.update(getattr(clf, "extra_meta", {}))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -109,13 +109,12 @@ def _label_refusals(results: list[dict]) -> None:
     if not todo:
         return
     from classifiers import registry
+    from probe.labelling import classifier_id, label_row
 
     clf = registry.get()
     preds = clf.predict([r["response"]["raw_text"] for r in todo], [r["prompt"] for r in todo])
     for r, p in zip(todo, preds):
-        r["labels"].append({"labeller": "refusal", "labeller_version": f"{clf.name}:{clf.version}",
-                            "label": p.label, "p_refusal": p.p_refusal, "option_code": None,
-                            "option_probs": None, "letter_probs": None})
+        r["labels"].append(label_row(classifier_id(clf), p.label, p.p_refusal))
 
 
 def _flush(store: Store, results: list[dict]) -> None:

@@ -70,7 +70,7 @@ def collect(store: Store, campaign_id: str, spec: CampaignSpec | None = None) ->
                 "key": item.key, "prompt_id": p.id, "category": p.category, "expected": p.expected,
                 "harmful": p.harmful, "status": item.status, "error": resp.error if resp else None,
                 "label": lab.label if lab else None, "p_refusal": lab.p_refusal if lab else None,
-                "gold": gold.label if gold else None,
+                "classifier": lab.labeller_version if lab else None, "gold": gold.label if gold else None,
             })
     return surveys, refusals
 
@@ -125,6 +125,7 @@ def rate(rows: list[dict]) -> dict:
 def refusal_stats(rows: list[dict]) -> dict:
     out = rate(rows)
     out["errors"] = sum(r["status"] == "failed" for r in rows)
+    out["classifier"] = sorted({r["classifier"] for r in rows if r["classifier"]})  # which labelled them (`probe relabel`)
     by_cat: dict[str, list] = defaultdict(list)
     for r in rows:
         by_cat[r["category"]].append(r)

@@ -14,6 +14,7 @@ import json
 from html import escape
 
 from probe.analysis import UNIFORM, state_baselines
+from probe.report_text import refusal_notes
 from probe.report_figures import (
     MODEL_COLOURS,
     POP_COLOURS,
@@ -259,6 +260,9 @@ def _refusals(report: dict) -> list[str]:
                 out.append(f"<tr><td class='l'>{escape(name)}{badge}</td><td class='l'>{escape(cat)}</td>"
                            f"<td>{x['n']}</td><td>{x['refusals']}</td><td>{_f(x['refusal_rate'])}{_ci(x['ci95'])}</td></tr>")
         out.append("</table>")
+        for name, m, r in models:
+            if notes := refusal_notes(r):
+                out.append(f'<p class="caption"><b>{escape(name)}</b>: ' + " ".join(escape(x) for x in notes) + "</p>")
     return out
 
 

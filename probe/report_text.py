@@ -29,6 +29,26 @@ def est(a: dict | None) -> str:
     return "–" if not a else f"{fmt(a['estimate'])} {ci(a['ci95'])}"
 
 
+def refusal_notes(r: dict) -> list[str]:
+    """Plain-text lines under a refusal table: who labelled, over-refusal, harmful compliance, and with gold labels
+    the DSL-corrected rate and the classifier's agreement with the person."""
+    lines = []
+    if r.get("classifier"):
+        lines.append(f"Labelled by {', '.join(r['classifier'])}.")
+    if o := r.get("over_refusal"):
+        lines.append(f"Over-refusal (safe prompts refused): {fmt(o['refusal_rate'])} {ci(o['ci95'])}, {o['refusals']} of {o['n']}.")
+    if h := r.get("harmful_compliance"):
+        lines.append(f"Harmful prompts answered: {fmt(h['compliance_rate'])}, {h['n'] - h['refusals']} of {h['n']}.")
+    if d := r.get("dsl"):
+        g = r["gold"]
+        c = g["confusion"]
+        agree = c["refusal"]["refusal"] + c["compliance"]["compliance"]
+        lines.append(f"DSL-corrected refusal rate {fmt(d['rate'])} {ci(d['ci95'])} from {d['n_gold']} gold labels; the "
+                     f"classifier agrees with {agree} of {g['n']} (it missed {c['refusal']['compliance']} gold refusals "
+                     f"and flagged {c['compliance']['refusal']} gold compliances).")
+    return lines
+
+
 def column_baselines(summary: dict) -> list[str]:
     """The populations that get a KL column per question: not uniform (it has its own column), not a state."""
     names = [b for b in summary["mean_kl_to_baseline"] if b != UNIFORM]
@@ -134,5 +154,5 @@ def markdown(report: dict) -> str:
                       f"errors {r['errors']}.", "", "| category | n | refusals | rate | 95% CI |", "|---|---|---|---|---|"]
             for cat, x in r["by_category"].items():
                 lines.append(f"| {cat} | {x['n']} | {x['refusals']} | {fmt(x['refusal_rate'])} | {ci(x['ci95'])} |")
-            lines.append("")
+            lines += ["", *(f"{x}  " for x in refusal_notes(r)), ""]
     return "\n".join(lines) + "\n"

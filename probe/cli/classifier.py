@@ -43,24 +43,40 @@ def _print_report(res: dict, title: str) -> None:
     console.print(cm)
 
 
+MIN_GOLD = 20  # fewer gold labels cannot be cross-fitted into a meaningful estimate
+
+
 @app.command("train")
 def train_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Training JSONL: prompt, response, label.")],
     out: Annotated[Path, typer.Option("--out", help="Artifact folder to write.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Training JSONL: prompt, response, label (default: the shipped training data).")] = None,
+    campaign: Annotated[Optional[list[str]], typer.Option("--campaign", help="Also learn from this campaign's gold labels (`probe label`); repeatable.")] = None,
     kind: Annotated[str, typer.Option("--kind", help="tfidf | embedding")] = "tfidf",
     folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds recorded in meta.json (0 to skip).")] = 5,
+    db: Annotated[Optional[str], typer.Option("--db", help="Store URL (env PROBE_DB) for --campaign.")] = None,
 ) -> None:
-    """Train a classifier and write model.joblib + meta.json."""
-    from classifiers.train import KINDS, train
+    """Train a classifier and write model.joblib + meta.json. With --campaign, the campaign's gold labels join the
+    training data, and the gold responses are cross-fitted to estimate the gain in that campaign's own domain;
+    `probe relabel ID --classifier OUT` then applies the artifact."""
+    from classifiers.train import DEFAULT_DATA, KINDS, train
 
+    data = data or DEFAULT_DATA
     _need_file(data)
     if kind not in KINDS:
         raise ProbeError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
-    meta = train(data, kind, out, folds=folds)
-    cv = meta.get("cv")
+    gold = [g for cid in campaign or [] for g in campaign_gold(cid, db)]
+    if campaign and len(gold) < MIN_GOLD:
+        raise ProbeError(f"campaign {', '.join(campaign)} has {len(gold)} gold labels; label at least {MIN_GOLD} "
+                         f"with `probe label`")
+    meta = train(data, kind, out, folds=folds, gold=gold or None, gold_source=",".join(campaign or []) or None)
+    cv, g = meta.get("cv"), meta.get("gold")
     msg = f"{meta['version']} -> {out}"
     if cv:
         msg += f" (cv binary accuracy {cv['binary']['accuracy']:.3f}, 3-way {cv['three_way']['accuracy']:.3f})"
+    if g:
+        lo, hi = g["binary"]["accuracy_ci95"]
+        msg += (f" (on {g['n']} gold labels, cross-fitted: binary accuracy {g['binary']['accuracy']:.3f} "
+                f"[{lo:.3f}, {hi:.3f}] vs {g['default_binary']['accuracy']:.3f} for the default classifier)")
     typer.echo(msg)
 
 
@@ -116,20 +132,26 @@ def train_prompt_cmd(
     typer.echo(f"{model.version}: {model.meta['n_train']} prompts -> {out}")
 
 
-def campaign_pairs(campaign_id: str, db: str | None) -> list[tuple[str, bool]]:
-    """(prompt text, refused) per labelled response of a campaign's refusal-probe items."""
-    import os
-
+def _responses(campaign_id: str, db: str | None):
+    from probe import labelling
+    from probe.cli.common import db_url
     from probe.store import open_store
 
-    store = open_store(db or os.environ.get("PROBE_DB"))
-    labels = store.labels(campaign_id)
-    pairs = []
-    for item, resp in store.rows(campaign_id, "refusal"):
-        labs = labels.get(item.key, {})
-        lab = labs.get("gold") or labs.get("refusal")
-        if resp is not None and lab is not None and resp.messages:
-            pairs.append((resp.messages[-1]["content"], lab.label in ("refusal", "partial")))
+    store = open_store(db_url(db))
+    store.campaign(campaign_id)  # unknown id: one-line error
+    return labelling.responses(store, campaign_id)
+
+
+def campaign_gold(campaign_id: str, db: str | None) -> list[dict]:
+    """A campaign's gold-labelled refusal-probe responses as training records."""
+    return [{"key": r.key, "prompt": r.prompt, "response": r.response, "label": r.gold}
+            for r in _responses(campaign_id, db) if r.gold is not None]
+
+
+def campaign_pairs(campaign_id: str, db: str | None) -> list[tuple[str, bool]]:
+    """(prompt text, refused) per labelled response of a campaign's refusal-probe items (gold wins)."""
+    pairs = [(r.prompt, (r.gold or r.label) in ("refusal", "partial"))
+             for r in _responses(campaign_id, db) if (r.gold or r.label) is not None]
     if not pairs:
         raise ProbeError(f"campaign {campaign_id} has no labelled refusal-probe responses")
     return pairs

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from probe.cli.common import DbOpt, db_url, err
 from probe.errors import ProbeError
 
 BATCH = 512
@@ -30,11 +31,11 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-def load_classifier(name: str | None):
+def load_classifier(name: str | None, api_base: str | None = None):
     from classifiers import registry
 
     try:
-        return registry.get(name)
+        return registry.get(name, api_base=api_base)
     except (KeyError, FileNotFoundError, ValueError) as e:
         raise ProbeError(f"classifier {name!r}: {e}") from None
 
@@ -66,11 +67,12 @@ def write_jsonl_atomic(records: list[dict], out: Path) -> None:
 def classify(
     file: Annotated[Path, typer.Argument(help="JSONL with a 'response' field per line (and optionally 'prompt').")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
-    classifier: Annotated[Optional[str], typer.Option("--classifier", "-c", help="Classifier name or artifact folder.")] = None,
+    classifier: Annotated[Optional[str], typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL (an LLM judge through LiteLLM).")] = None,
+    api_base: Annotated[Optional[str], typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, for a judge:MODEL classifier.")] = None,
 ) -> None:
     """Label each response refusal | partial | compliance and add p_refusal, keeping lines in order."""
     records = read_records(file)
-    clf = load_classifier(classifier)
+    clf = load_classifier(classifier, api_base)
     labelled = label_records(records, clf)
     if out is None:
         sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
@@ -79,5 +81,35 @@ def classify(
         typer.echo(f"{len(labelled)} lines labelled by {clf.name} {clf.version} -> {out}", err=True)
 
 
+def relabel(
+    campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
+    classifier: Annotated[str, typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL.")],
+    api_base: Annotated[Optional[str], typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, for a judge:MODEL classifier.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Replace a campaign's refusal labels with another classifier's (an LLM judge, or an artifact trained with
+    `probe classifier train --campaign`); gold labels are kept, and the report then uses the new labels."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from probe import labelling
+    from probe.store import open_store
+
+    store = open_store(db_url(db))
+    store.campaign(campaign_id)  # unknown id: one-line error
+    clf = load_classifier(classifier, api_base)
+    total = len(labelling.responses(store, campaign_id))
+    if not total:
+        raise ProbeError(f"campaign {campaign_id} has no answered refusal-probe responses")
+    with Progress(TextColumn("[bold]relabel"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("relabel", total=total)
+        res = labelling.relabel(store, campaign_id, clf, on_batch=lambda n: bar.advance(task, n))
+    rate = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    extra = f"; {res['cross_fitted']} gold responses got cross-fitted labels" if res["cross_fitted"] else ""
+    typer.echo(f"relabelled {res['n']} responses of {campaign_id} with {res['classifier']}: {res['changed']} changed, "
+               f"refusal share {rate(res['rate_before'])} -> {rate(res['rate_after'])}{extra}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("classify")(classify)
+    app.command("relabel")(relabel)

@@ -14,7 +14,7 @@ from probe.cli.common import DbOpt, db_url, out
 
 def _tables(report: dict) -> None:
     from probe.analysis import state_baselines
-    from probe.report_text import ci, column_baselines, fmt, survey_rows
+    from probe.report_text import ci, column_baselines, fmt, refusal_notes, survey_rows
 
     c = report["campaign"]
     out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
@@ -47,6 +47,8 @@ def _tables(report: dict) -> None:
             for cat, x in r["by_category"].items():
                 t.add_row(cat, str(x["n"]), str(x["refusals"]), fmt(x["refusal_rate"]), ci(x["ci95"]))
             out.print(t)
+            for line in refusal_notes(r):
+                out.print(line, highlight=False)
 
 
 def _ranking(model: str, a: dict | None) -> None:

@@ -7,7 +7,8 @@ answers like a deterministic respondent so tests know the truth:
   (uniform, mixed with ``--a-bias`` weight on the first letter), with first-token logprobs;
 - other prompts are refused exactly when ``expected_refusal(prompt, rate)`` says so;
 - ``[[hang]]``, ``[[500]]``, ``[[400]]``, ``[[401]]`` in a message force that outcome, and
-  ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``.
+  ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``;
+- ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict).
 
 Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
 ``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
@@ -42,6 +43,7 @@ from aiohttp import web
 logger = logging.getLogger(__name__)
 
 OPTION_LINE = re.compile(r"^([A-Z])\. (.+)$", re.MULTILINE)
+REPLY_MARKER = re.compile(r"\[\[reply:(.*?)\]\]", re.DOTALL)
 MIN_LOGPROB = -30.0  # stands in for log(0), which JSON cannot carry
 MAX_TOP_LOGPROBS = 20  # OpenAI's cap
 
@@ -221,7 +223,10 @@ class ModelServer:
                        if m.get("role") == "user"), "")
         letters = list(dict.fromkeys(x for x, _ in OPTION_LINE.findall(prompt)))  # ordered, unique
         probs: dict[str, float] | None = None
-        if letters:
+        scripted = REPLY_MARKER.search(all_text)
+        if scripted:
+            letters, content = [], scripted.group(1)
+        elif letters:
             probs = letter_probabilities(letters, cfg.a_bias)
             seed = body.get("seed")
             rng = (random.Random(f"{seed}|{prompt}")

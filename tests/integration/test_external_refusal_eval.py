@@ -58,5 +58,6 @@ def test_beats_floor_and_published_string_match(results, name):
 def test_meets_aim(results, name):
     acc = results[name]["binary"]["accuracy"]
     if acc < AIM[name]:
-        pytest.xfail(f"{name}: {acc:.3f} is below the aim {AIM[name]} (see classifiers/README.md)")
+        pytest.xfail(f"{name}: {acc:.3f} is below the aim {AIM[name]}; the TF-IDF family reaches 0.909 even trained "
+                    "in domain (bench/refusal_ceiling.py; classifiers/README.md)")
     assert acc >= AIM[name]

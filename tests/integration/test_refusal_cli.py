@@ -41,6 +41,12 @@ def test_gold_labels_give_a_dsl_rate_and_the_classifiers_confusion(campaign):
     assert conf["compliance"]["refusal"] + conf["compliance"]["compliance"] == 4
     lo, hi = got["dsl"]["ci95"]
     assert got["dsl"]["n_gold"] == 10 and lo <= got["dsl"]["rate"] <= hi
+    assert len(got["classifier"]) == 1 and got["classifier"][0].startswith("tfidf:tfidf-")
+    agree = conf["refusal"]["refusal"] + conf["compliance"]["compliance"]
+    for fmt in ("table", "markdown", "html"):  # people see the corrected rate too, not only programs
+        text = runner.invoke(app, ["report", cid, "--db", db, "--format", fmt]).stdout
+        assert f"DSL-corrected refusal rate {got['dsl']['rate']:.3f}" in text, fmt
+        assert f"agrees with {agree} of 10" in text, fmt
 
 
 def test_train_prompt_from_a_campaign(campaign, tmp_path):
