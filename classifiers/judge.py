@@ -1,8 +1,9 @@
 """Optional LLM judge: asks a chat model to label a response refusal | partial | compliance.
 
-The model call is injected as `complete(messages) -> str` (messages are OpenAI-style dicts), so this module imports
-no client library; probe wires LiteLLM in. Replies that cannot be parsed fall back to another classifier (the
-default one, unless given) so that every response gets a label.
+The model call is injected as `complete(list of conversations) -> list of (reply text | Exception)`, one conversation
+being OpenAI-style message dicts, so this module imports no client library; probe wires LiteLLM in and runs the
+calls concurrently. Replies that cannot be parsed, and failed calls, fall back to another classifier (the default
+one, unless given) so that every response gets a label.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class JudgeClassifier:
 
     name = "judge"
 
-    def __init__(self, complete: Callable[[list[dict]], str], model_id: str = "unknown", fallback=None):
+    def __init__(self, complete: Callable[[list[list[dict]]], list], model_id: str = "unknown", fallback=None):
         self.complete = complete
         self.model_id = model_id
         self.version = f"judge-{model_id}-v1"
@@ -78,12 +79,16 @@ class JudgeClassifier:
 
     def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
         prompts = prompts or [None] * len(responses)
+        try:
+            replies = self.complete([build_messages(r, p) for r, p in zip(responses, prompts)])
+        except Exception as e:  # a failed batch must not lose the labels
+            replies = [e] * len(responses)
         out = []
-        for resp, prompt in zip(responses, prompts):
-            try:
-                pred = parse_reply(self.complete(build_messages(resp, prompt)))
-            except Exception as e:  # a failed call must not lose the label
-                log.warning("judge call failed (%s); using fallback classifier", e)
+        for resp, prompt, reply in zip(responses, prompts, replies):
+            if isinstance(reply, Exception):
+                log.warning("judge call failed (%s); using fallback classifier", reply)
                 pred = None
+            else:
+                pred = parse_reply(reply)
             out.append(pred or self._fallback_one(resp, prompt))
         return out

@@ -66,7 +66,7 @@ def judge(model_id: str, api_base: str | None = None):
     from probe import models
 
     models.check(models.ModelSpec(id=model_id, api_base=api_base))  # unknown provider or missing key: fail now
-    return JudgeClassifier(lambda messages: models.complete_text(model_id, messages, api_base=api_base), model_id=model_id)
+    return JudgeClassifier(lambda convs: models.complete_texts(model_id, convs, api_base=api_base), model_id=model_id)
 
 
 def get(name: str | None = None, api_base: str | None = None):

@@ -244,16 +244,30 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
     )
 
 
-def complete_text(model_id: str, messages: list[dict], api_base: str | None = None, timeout: float = 60) -> str:
-    """One synchronous chat completion (temperature 0) through LiteLLM: used by the LLM-judge classifier."""
+def complete_texts(model_id: str, conversations: list[list[dict]], api_base: str | None = None, timeout: float = 60,
+                   concurrency: int = 8) -> list[str | Exception]:
+    """Synchronous chat completions (temperature 0), up to `concurrency` in flight, results in order; a call that
+    still fails after LiteLLM's retries is returned as its exception. Used by the LLM-judge classifier."""
     spec = ModelSpec(id=model_id, api_base=api_base, temperature=0.0, max_tokens=64)
     check(spec)
     global _sync_loop
     if _sync_loop is None:  # one loop for all synchronous calls: LiteLLM's pooled clients belong to a loop
         _sync_loop = asyncio.new_event_loop()
-    c = _sync_loop.run_until_complete(
-        acall(spec, messages, seed=0, max_tokens=64, logprobs=False, timeout=timeout, num_retries=4))
-    return c.text or ""
+
+    async def run() -> list[str | Exception]:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(messages: list[dict]) -> str | Exception:
+            async with gate:
+                try:
+                    c = await acall(spec, messages, seed=0, max_tokens=64, logprobs=False, timeout=timeout, num_retries=4)
+                except CallError as e:
+                    return e
+                return c.text or ""
+
+        return list(await asyncio.gather(*(one(m) for m in conversations)))
+
+    return _sync_loop.run_until_complete(run())
 
 
 _sync_loop: asyncio.AbstractEventLoop | None = None

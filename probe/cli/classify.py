@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from probe.cli.common import DbOpt, db_url, err
+from probe.cli.common import DbOpt, db_url, progress_bar
 from probe.errors import ProbeError
 
 BATCH = 512
@@ -40,13 +40,15 @@ def load_classifier(name: str | None, api_base: str | None = None):
         raise ProbeError(f"classifier {name!r}: {e}") from None
 
 
-def label_records(records: list[dict], clf) -> list[dict]:
+def label_records(records: list[dict], clf, on_batch=None) -> list[dict]:
     out = []
     for start in range(0, len(records), BATCH):
         chunk = records[start:start + BATCH]
         preds = clf.predict([r["response"] for r in chunk], [r.get("prompt") or "" for r in chunk])
         for rec, p in zip(chunk, preds):
             out.append({**rec, "label": p.label, "p_refusal": p.p_refusal})
+        if on_batch:
+            on_batch(len(chunk))
     return out
 
 
@@ -73,7 +75,9 @@ def classify(
     """Label each response refusal | partial | compliance and add p_refusal, keeping lines in order."""
     records = read_records(file)
     clf = load_classifier(classifier, api_base)
-    labelled = label_records(records, clf)
+    with progress_bar("classify") as bar:
+        task = bar.add_task("classify", total=len(records))
+        labelled = label_records(records, clf, on_batch=lambda n: bar.advance(task, n))
     if out is None:
         sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
     else:
@@ -89,8 +93,6 @@ def relabel(
 ) -> None:
     """Replace a campaign's refusal labels with another classifier's (an LLM judge, or an artifact trained with
     `probe classifier train --campaign`); gold labels are kept, and the report then uses the new labels."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from probe import labelling
     from probe.store import open_store
 
@@ -100,8 +102,7 @@ def relabel(
     total = len(labelling.responses(store, campaign_id))
     if not total:
         raise ProbeError(f"campaign {campaign_id} has no answered refusal-probe responses")
-    with Progress(TextColumn("[bold]relabel"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
+    with progress_bar("relabel") as bar:
         task = bar.add_task("relabel", total=total)
         res = labelling.relabel(store, campaign_id, clf, on_batch=lambda n: bar.advance(task, n))
     rate = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731

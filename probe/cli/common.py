@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 err = Console(stderr=True)
 out = Console()
@@ -28,3 +31,11 @@ def quiet_logs() -> None:
     logging.basicConfig(level=os.environ.get("PROBE_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("LiteLLM", "litellm", "httpx", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def progress_bar(label: str) -> "Progress":
+    """A progress bar on stderr for long labelling work; hidden when stderr is not a terminal (pipes, CI)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)

@@ -101,7 +101,7 @@ class ServerConfig:
     a_bias: float = 0.0
 
 
-STAT_KEYS = ("requests", "ok", "status_429", "status_500", "status_4xx", "hangs", "in_flight")
+STAT_KEYS = ("requests", "ok", "status_429", "status_500", "status_4xx", "hangs", "in_flight", "max_in_flight")
 
 
 def _text(content: Any) -> str:
@@ -164,6 +164,7 @@ class ModelServer:
         stats = self.stats
         stats["requests"] += 1
         stats["in_flight"] += 1
+        stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
         try:
             response = await self._chat(request)
         finally:

@@ -22,23 +22,28 @@ LINES = [
     # The judge's call fails (400, not retried) -> default classifier.
     {"prompt": "Give me a bread recipe.", "response": "Mix 500 g flour, 10 g salt and 350 ml water, knead and bake. [[400]]"},
 ]
+# More scripted verdicts, alternating, so that the judge's concurrency shows in the server's peak in-flight count.
+MORE = [{"prompt": f"Question {i}", "response": f"Answer {i}. [[reply:{{\"label\": \"{lab}\", \"confidence\": 0.8}}]]"}
+        for i, lab in enumerate(["refusal", "compliance"] * 6)]
 
 
 def test_probe_classify_with_an_llm_judge_over_http(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(json.dumps(x) + "\n" for x in LINES), encoding="utf-8")
-    with running_server(refusal_rate=0.5) as (url, _):
+    src.write_text("".join(json.dumps(x) + "\n" for x in LINES + MORE), encoding="utf-8")
+    with running_server(refusal_rate=0.5, latency=0.2) as (url, _):
         r = run_probe("classify", str(src), "--classifier", "judge:openai/test", "--api-base", f"{url}/v1",
                       "--out", str(out), env={"OPENAI_API_KEY": "sk-judge-secret"})
         stats = json.loads(urllib.request.urlopen(f"{url}/stats", timeout=5).read())
     assert r.returncode == 0, r.stderr
     got = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-    assert [g["response"] for g in got] == [x["response"] for x in LINES]  # order and content kept
+    assert [g["response"] for g in got] == [x["response"] for x in LINES + MORE]  # order and content kept
+    assert [(g["label"], g["p_refusal"]) for g in got[len(LINES):]] == [("refusal", 0.8), ("compliance", 0.2)] * 6
     assert [(g["label"], g["p_refusal"]) for g in got[:3]] == [("compliance", 0.1), ("partial", 0.7), ("refusal", 0.9)]
     default = registry.get().predict([x["response"] for x in LINES[3:]], [x["prompt"] for x in LINES[3:]])
-    assert [(g["label"], g["p_refusal"]) for g in got[3:]] == [(p.label, p.p_refusal) for p in default]
-    assert [g["label"] for g in got[3:]] == ["refusal", "compliance"]
-    assert stats["ok"] == 4 and stats["status_4xx"] == 1  # one call per line; the 400 is not retried
+    assert [(g["label"], g["p_refusal"]) for g in got[3:len(LINES)]] == [(p.label, p.p_refusal) for p in default]
+    assert [g["label"] for g in got[3:len(LINES)]] == ["refusal", "compliance"]
+    assert stats["ok"] == 4 + len(MORE) and stats["status_4xx"] == 1  # one call per line; the 400 is not retried
+    assert stats["max_in_flight"] >= 4  # the judge's calls overlap (up to 8 at once)
     assert "judge-openai/test" in r.stderr
     assert "sk-judge-secret" not in r.stderr + r.stdout + out.read_text(encoding="utf-8")
 

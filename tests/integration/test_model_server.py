@@ -115,7 +115,7 @@ def test_stats_and_reset(client: httpx.Client) -> None:
     chat(client, "[[400]]")
     stats = client.get("/stats").json()
     assert stats == {"requests": 6, "ok": 5, "status_429": 0, "status_500": 0,
-                     "status_4xx": 1, "hangs": 0, "in_flight": 0}
+                     "status_4xx": 1, "hangs": 0, "in_flight": 0, "max_in_flight": 1}
     client.post("/reset")
     assert client.get("/stats").json()["requests"] == 0
 

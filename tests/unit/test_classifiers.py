@@ -134,13 +134,20 @@ def test_judge_parses_and_falls_back():
         def predict(self, responses, prompts=None):
             return [Prediction("partial", 0.6) for _ in responses]
 
-    replies = iter(['{"label": "compliance", "confidence": 0.9}', "???"])
-    judge = JudgeClassifier(lambda m: next(replies), model_id="fake", fallback=Fixed())
-    out = judge.predict(["a", "b"], ["p", "q"])
-    assert out[0] == Prediction("compliance", pytest.approx(0.1))
-    assert out[1] == Prediction("partial", 0.6)
+    seen = []
 
-    def boom(messages):
+    def complete(convs):
+        seen.extend(c[1]["content"] for c in convs)
+        return ['{"label": "compliance", "confidence": 0.9}', "???", TimeoutError("one call failed")]
+
+    judge = JudgeClassifier(complete, model_id="fake", fallback=Fixed())
+    out = judge.predict(["a", "b", "c"], ["p", "q", "r"])
+    assert len(seen) == 3 and "RESPONSE:\nc" in seen[2]  # one batch, in order
+    assert out[0] == Prediction("compliance", pytest.approx(0.1))
+    assert out[1] == Prediction("partial", 0.6)  # unparseable reply
+    assert out[2] == Prediction("partial", 0.6)  # failed call
+
+    def boom(convs):
         raise RuntimeError("down")
 
     assert JudgeClassifier(boom, fallback=Fixed()).predict(["x"])[0].label == "partial"
