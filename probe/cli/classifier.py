@@ -52,7 +52,7 @@ def train_cmd(
     data: Annotated[Optional[Path], typer.Option("--data", help="Training JSONL: prompt, response, label (default: the shipped training data).")] = None,
     campaign: Annotated[Optional[list[str]], typer.Option("--campaign", help="Also learn from this campaign's gold labels (`probe label`); repeatable.")] = None,
     kind: Annotated[str, typer.Option("--kind", help="tfidf | embedding")] = "tfidf",
-    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds recorded in meta.json (0 to skip).")] = 5,
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds recorded in meta.json (0 to skip; the gold cross-fit of --campaign uses at least 2).")] = 5,
     db: Annotated[Optional[str], typer.Option("--db", help="Store URL (env PROBE_DB) for --campaign.")] = None,
 ) -> None:
     """Train a classifier and write model.joblib + meta.json. With --campaign, the campaign's gold labels join the

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from probe.cli.common import DbOpt, db_url, progress_bar
+from probe.cli.common import DbOpt, db_url, err, progress_bar
 from probe.errors import ProbeError
 
 BATCH = 512
@@ -98,6 +98,9 @@ def relabel(
 
     store = open_store(db_url(db))
     store.campaign(campaign_id)  # unknown id: one-line error
+    if pending := store.progress(campaign_id).get("pending", 0):
+        err.print(f"warning: {pending} items of {campaign_id} are still pending; the workers will label those with "
+                  "the default classifier (run relabel again when the campaign is done)")
     clf = load_classifier(classifier, api_base)
     total = len(labelling.responses(store, campaign_id))
     if not total:
