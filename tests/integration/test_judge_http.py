@@ -1,6 +1,7 @@
 """The optional LLM judge end to end: `probe classify --classifier judge:openai/test` calls the project's test server
 through LiteLLM over real HTTP. The server's verdicts are scripted per line with its [[reply:...]] marker; lines the
-judge cannot label (an unparseable verdict, a failed call) must still get the default classifier's label."""
+judge cannot label (an unparseable verdict, a failed call) must still get the default classifier's label, and a 429
+loses no verdict."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ MORE = [{"prompt": f"Question {i}", "response": f"Answer {i}. [[reply:{{\"label\
 def test_probe_classify_with_an_llm_judge_over_http(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps(x) + "\n" for x in LINES + MORE), encoding="utf-8")
-    with running_server(refusal_rate=0.5, latency=0.2) as (url, _):
+    with running_server(refusal_rate=0.5, latency=0.2, p429=0.25, retry_after=0, seed=3) as (url, _):
         r = run_probe("classify", str(src), "--classifier", "judge:openai/test", "--api-base", f"{url}/v1",
                       "--out", str(out), env={"OPENAI_API_KEY": "sk-judge-secret"})
         stats = json.loads(urllib.request.urlopen(f"{url}/stats", timeout=5).read())
@@ -44,6 +45,7 @@ def test_probe_classify_with_an_llm_judge_over_http(tmp_path):
     assert [g["label"] for g in got[3:len(LINES)]] == ["refusal", "compliance"]
     assert stats["ok"] == 4 + len(MORE) and stats["status_4xx"] == 1  # one call per line; the 400 is not retried
     assert stats["max_in_flight"] >= 4  # the judge's calls overlap (up to 8 at once)
+    assert stats["status_429"] >= 1  # rate-limited calls were retried by LiteLLM: every verdict above still arrived
     assert "judge-openai/test" in r.stderr
     assert "sk-judge-secret" not in r.stderr + r.stdout + out.read_text(encoding="utf-8")
 
