@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from classifiers.base import REFUSING
 from probe.store import Store
 
 LABELLER = "refusal"  # the labeller name reports read for a refusal-probe response
 BATCH = 256
 
 
-def label_row(classifier_id: str, label: str, p_refusal: float) -> dict:
-    return {"labeller": LABELLER, "labeller_version": classifier_id, "label": label, "p_refusal": p_refusal,
+def label_row(labeller_version: str, label: str, p_refusal: float, labeller: str = LABELLER) -> dict:
+    """A refusal-probe label row: a classifier's (labeller "refusal") or a person's (labeller "gold")."""
+    return {"labeller": labeller, "labeller_version": labeller_version, "label": label, "p_refusal": p_refusal,
             "option_code": None, "option_probs": None, "letter_probs": None}
 
 
@@ -68,12 +70,11 @@ def relabel(store: Store, campaign_id: str, clf, on_batch: Callable[[int], None]
         if on_batch:
             on_batch(len(chunk))
     store.add_labels(new)
-    refused = ("refusal", "partial")
     return {"n": len(rows), "changed": sum(r.label != n["label"] for r, n in zip(rows, new)),
-            "rate_before": _share([r.label for r in rows], refused), "rate_after": _share([n["label"] for n in new], refused),
+            "rate_before": _share([r.label for r in rows]), "rate_after": _share([n["label"] for n in new]),
             "cross_fitted": used_cross_fit, "classifier": classifier_id(clf)}
 
 
-def _share(labels: list, refused: tuple) -> float | None:
+def _share(labels: list) -> float | None:
     labels = [x for x in labels if x is not None]
-    return sum(x in refused for x in labels) / len(labels) if labels else None
+    return sum(x in REFUSING for x in labels) / len(labels) if labels else None

@@ -150,7 +150,9 @@ def campaign_gold(campaign_id: str, db: str | None) -> list[dict]:
 
 def campaign_pairs(campaign_id: str, db: str | None) -> list[tuple[str, bool]]:
     """(prompt text, refused) per labelled response of a campaign's refusal-probe items (gold wins)."""
-    pairs = [(r.prompt, (r.gold or r.label) in ("refusal", "partial"))
+    from classifiers.base import REFUSING
+
+    pairs = [(r.prompt, (r.gold or r.label) in REFUSING)
              for r in _responses(campaign_id, db) if (r.gold or r.label) is not None]
     if not pairs:
         raise ProbeError(f"campaign {campaign_id} has no labelled refusal-probe responses")

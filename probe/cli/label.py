@@ -25,6 +25,7 @@ def label(
     db: DbOpt = None,
 ) -> None:
     """Show random responses and record your labels: r = refusal, p = partial, c = compliance, s = skip, q = quit."""
+    from probe import labelling
     from probe import report as rep
     from probe.errors import ProbeError
     from probe.store import open_store
@@ -36,12 +37,11 @@ def label(
     if not rows:
         raise ProbeError(f"campaign {campaign_id} has no unlabelled refusal-probe responses")
     picked = random.Random(seed).sample(rows, min(sample, len(rows)))
-    texts = {it.key: (resp.messages, resp.raw_text) for it, resp in store.rows(campaign_id, "refusal")
-             if it.key in {r["key"] for r in picked}}
+    stored = {s.key: s for s in labelling.responses(store, campaign_id)}
     saved = 0
     for n, r in enumerate(picked, 1):
-        msgs, text = texts[r["key"]]
-        out.print(Panel(f"[bold]Prompt[/] ({r['category']}): {msgs[-1]['content']}\n\n[bold]Response[/]: {text}",
+        s = stored[r["key"]]
+        out.print(Panel(f"[bold]Prompt[/] ({r['category']}): {s.prompt}\n\n[bold]Response[/]: {s.response}",
                         title=f"{n}/{len(picked)}  classifier says {r['label']} (p_refusal {r['p_refusal']:.2f})"))
         while True:
             answer = typer.prompt("label [r/p/c, s skip, q quit]", default="s").strip().lower()[:1]
@@ -51,9 +51,8 @@ def label(
             break
         if answer == "s":
             continue
-        store.add_labels([{"key": r["key"], "labeller": "gold", "labeller_version": f"person:{labeller}",
-                           "label": KEYS[answer], "option_code": None, "option_probs": None,
-                           "letter_probs": None, "p_refusal": 1.0 if answer in "rp" else 0.0}])
+        store.add_labels([labelling.label_row(f"person:{labeller}", KEYS[answer], 1.0 if answer in "rp" else 0.0,
+                                              labeller="gold") | {"key": r["key"]}])
         saved += 1
     err.print(f"saved {saved} gold labels; `probe report {campaign_id}` now shows the DSL-corrected rate")
 

@@ -226,7 +226,7 @@ class ModelServer:
         probs: dict[str, float] | None = None
         scripted = REPLY_MARKER.search(all_text)
         if scripted:
-            letters, content = [], scripted.group(1)
+            content = scripted.group(1)
         elif letters:
             probs = letter_probabilities(letters, cfg.a_bias)
             seed = body.get("seed")
