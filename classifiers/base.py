@@ -36,6 +36,26 @@ class Classifier(Protocol):
     def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]: ...
 
 
+class FittedClassifier:
+    """A fitted scikit-learn estimator (`model`, with `classes_`) plus its artifact metadata; subclasses set `name`
+    and turn responses into the estimator's input in `predict_proba`. Satisfies the Classifier protocol."""
+
+    name = "fitted"
+
+    def __init__(self, model, meta: dict | None = None):
+        self.model = model  # what classifiers.train saves as model.joblib
+        self.meta = meta or {}
+        self.version = self.meta.get("version", f"{self.name}-unversioned")
+
+    def predict_proba(self, responses: list[str], prompts: list[str] | None = None):
+        raise NotImplementedError
+
+    def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
+        if not responses:
+            return []
+        return predictions_from_proba(self.model.classes_, self.predict_proba(responses, prompts))
+
+
 def predictions_from_proba(classes, proba) -> list[Prediction]:
     """Turn a (n, k) probability matrix over `classes` into Predictions (argmax label, P(refusal)+P(partial))."""
     classes = list(classes)

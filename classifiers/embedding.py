@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from classifiers import features as F
-from classifiers.base import Prediction, predictions_from_proba
+from classifiers.base import FittedClassifier
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +94,15 @@ def build_head(C: float = 1.0, seed: int = 0, class_weight="balanced") -> Pipeli
                      ("clf", LogisticRegression(C=C, class_weight=class_weight, max_iter=3000, random_state=seed))])
 
 
-class EmbeddingClassifier:
-    name = KIND
+class EmbeddingClassifier(FittedClassifier):
+    """The fitted head (scaler + logistic regression) over MiniLM features; the encoder is not part of the artifact."""
 
-    def __init__(self, head: Pipeline, meta: dict | None = None):
-        self.head = head
-        self.meta = meta or {}
-        self.version = self.meta.get("version", f"{KIND}-unversioned")
-        self.extra_meta = {"encoder": "all-MiniLM-L6-v2", "encoder_package": ENCODER_PACKAGE, "max_seq_length": MAX_SEQ,
-                          "body_tokens": BODY_TOKENS}
+    name = KIND
+    extra_meta = {"encoder": "all-MiniLM-L6-v2", "encoder_package": ENCODER_PACKAGE, "max_seq_length": MAX_SEQ,
+                  "body_tokens": BODY_TOKENS}
 
     def predict_proba(self, responses, prompts=None):
-        return self.head.predict_proba(embed(F.pack(responses, prompts)))
-
-    def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
-        if not responses:
-            return []
-        return predictions_from_proba(self.head.classes_, self.predict_proba(responses, prompts))
+        return self.model.predict_proba(embed(F.pack(responses, prompts)))
 
 
 def fit(items, labels, seed: int = 0, C: float = 0.1) -> EmbeddingClassifier:

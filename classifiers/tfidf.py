@@ -16,7 +16,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from classifiers import features as F
-from classifiers.base import Prediction, predictions_from_proba
+from classifiers.base import FittedClassifier
 
 KIND = "tfidf"
 TOKENS = r"(?u)\b\w[\w']*\b"  # keep contractions (can't, don't, I'm) whole
@@ -57,23 +57,13 @@ def binary_balanced_weights(labels, partial_boost: float = 2.0) -> dict:
     return w
 
 
-class TfidfClassifier:
-    """A fitted pipeline plus its metadata; satisfies classifiers.base.Classifier."""
+class TfidfClassifier(FittedClassifier):
+    """The fitted pipeline (text views -> features -> logistic regression) plus its metadata."""
 
     name = KIND
 
-    def __init__(self, pipeline: Pipeline, meta: dict | None = None):
-        self.pipeline = pipeline
-        self.meta = meta or {}
-        self.version = self.meta.get("version", f"{KIND}-unversioned")
-
     def predict_proba(self, responses: list[str], prompts: list[str] | None = None):
-        return self.pipeline.predict_proba(F.pack(responses, prompts))
-
-    def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
-        if not responses:
-            return []
-        return predictions_from_proba(self.pipeline.classes_, self.predict_proba(responses, prompts))
+        return self.model.predict_proba(F.pack(responses, prompts))
 
 
 def fit(items: list, labels: list[str], seed: int = 0, **params) -> TfidfClassifier:

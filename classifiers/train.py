@@ -123,7 +123,7 @@ def train(data_path: str | Path = DEFAULT_DATA, kind: str = "tfidf", out_dir: st
     }
     meta.update(getattr(clf, "extra_meta", {}))
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(clf.head if kind == "embedding" else clf.pipeline, out_dir)
+    save_model(clf.model, out_dir)
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log.info("wrote %s (%s)", out_dir, meta["version"])
     return meta
