@@ -52,10 +52,9 @@ def responses(store: Store, campaign_id: str) -> list[StoredResponse]:
     return out
 
 
-def relabel(store: Store, campaign_id: str, clf, on_batch: Callable[[int], None] | None = None) -> dict:
-    """Label every answered refusal-probe response of the campaign with `clf`, replacing its refusal labels in one
+def relabel(store: Store, rows: list[StoredResponse], clf, on_batch: Callable[[int], None] | None = None) -> dict:
+    """Label the given stored responses (a campaign's `responses`) with `clf`, replacing their refusal labels in one
     transaction at the end (a failure midway leaves the old labels whole). Returns counts for the caller."""
-    rows = responses(store, campaign_id)
     cross_fit = ((getattr(clf, "meta", None) or {}).get("gold") or {}).get("cross_fit") or {}
     new, used_cross_fit = [], 0
     for start in range(0, len(rows), BATCH):

@@ -102,12 +102,12 @@ def relabel(
         err.print(f"warning: {pending} items of {campaign_id} are still pending; the workers will label those with "
                   "the default classifier (run relabel again when the campaign is done)")
     clf = load_classifier(classifier, api_base)
-    total = len(labelling.responses(store, campaign_id))
-    if not total:
+    rows = labelling.responses(store, campaign_id)
+    if not rows:
         raise ProbeError(f"campaign {campaign_id} has no answered refusal-probe responses")
     with progress_bar("relabel") as bar:
-        task = bar.add_task("relabel", total=total)
-        res = labelling.relabel(store, campaign_id, clf, on_batch=lambda n: bar.advance(task, n))
+        task = bar.add_task("relabel", total=len(rows))
+        res = labelling.relabel(store, rows, clf, on_batch=lambda n: bar.advance(task, n))
     rate = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     extra = f"; {res['cross_fitted']} gold responses got cross-fitted labels" if res["cross_fitted"] else ""
     typer.echo(f"relabelled {res['n']} responses of {campaign_id} with {res['classifier']}: {res['changed']} changed, "
