@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from probe.datafiles import load_yaml
 
@@ -19,6 +19,9 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, description="LiteLLM model id, e.g. openai/gpt-4o-mini, local/smollm2-135m")
     api_base: str | None = None
+    # The environment variable whose value is sent as the key to a custom api_base. Without it a custom
+    # api_base gets a placeholder, never a provider's key (OPENAI_API_KEY must not leak to another host).
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     temperature: float = Field(1.0, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     top_logprobs: int = Field(20, ge=0, le=20)
@@ -50,6 +53,15 @@ class CampaignSpec(BaseModel):
         if not self.surveys and not self.refusals:
             raise ValueError("a campaign needs at least one --survey or --refusals set")
         return self
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, v: str) -> str:
+        from probe.render import TEMPLATES
+
+        if v not in TEMPLATES:
+            raise ValueError(f"unknown template '{v}' (available: {', '.join(TEMPLATES)})")
+        return v
 
 
 def load_spec_file(path: str | Path) -> CampaignSpec:

@@ -28,6 +28,7 @@ def run(
     seed: Annotated[int, typer.Option(help="Campaign seed: answer orders and model seeds derive from it.")] = 0,
     ordering: Annotated[str, typer.Option(help="random | fixed | reversed answer order.")] = "random",
     api_base: Annotated[str | None, typer.Option("--api-base", help="Base URL of an OpenAI-compatible server.")] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Environment variable whose key is sent to --api-base (otherwise a placeholder: no provider key goes to a custom host).")] = None,
     temperature: Annotated[float, typer.Option(min=0, max=2)] = 1.0,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
     answer_mode: Annotated[str, typer.Option("--answer-mode", help="auto | logprobs | text.")] = "auto",
@@ -57,7 +58,7 @@ def run(
             raise ProbeError(f"unknown template '{template}' (available: {', '.join(TEMPLATES)})")
         try:
             spec = CampaignSpec(
-                models=[ModelSpec(id=m, api_base=api_base, temperature=temperature, max_tokens=max_tokens)
+                models=[ModelSpec(id=m, api_base=api_base, api_key_env=api_key_env, temperature=temperature, max_tokens=max_tokens)
                         for m in (model or [DEFAULT_MODEL])],
                 surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
                 seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
