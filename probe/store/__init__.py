@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import asdict
+from datetime import timedelta
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from probe import paths
 from probe.errors import ProbeError
-from probe.store.schema import Base, Campaign, Item, Label, Response
+from probe.store import migrate
+from probe.store.schema import Campaign, Item, Label, Response, utcnow
 
 __all__ = ["Store", "Campaign", "Item", "Label", "Response", "open_store"]
 
@@ -36,22 +39,28 @@ def _upsert(session: Session, table, rows: list[dict], keys: list[str]):
     session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=cols), rows)
 
 
+
+
 class Store:
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, upgrade: bool = True):
         self.url = url or paths.default_db_url()
         try:
             self.engine: Engine = create_engine(self.url, **self._engine_args())
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(self.engine)
+            if upgrade and not migrate.at_head(self.engine):
+                migrate.upgrade(self.engine)
         except (SQLAlchemyError, ModuleNotFoundError, ValueError) as e:
             raise ProbeError(f"cannot open database {_redact(self.url)}: {str(e).splitlines()[0][:200]}") from None
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        # A forked child (Celery's prefork pool, embedded processes) must never reuse the parent's connections:
+        # shared PostgreSQL connections fail with "can't change 'autocommit' now" and worse.
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
 
     def _engine_args(self) -> dict:
         if self.url.startswith("sqlite"):
             return {"connect_args": {"timeout": 60}}
-        return {"pool_pre_ping": True}
+        return {"pool_pre_ping": True, "pool_recycle": 300}
 
     # -- campaigns ---------------------------------------------------------------------------------------------
     def create_campaign(self, campaign: dict, items: list) -> None:
@@ -76,6 +85,70 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(Campaign).order_by(Campaign.created_at.desc()).limit(limit)))
 
+    # -- state ---------------------------------------------------------------------------------------------------
+    def set_state(self, campaign_id: str, state: str, reason: str | None = None,
+                  only_from: tuple[str, ...] | None = None, mode: str | None = None) -> bool:
+        """Move a campaign to `state` (only from `only_from` states when given); True if it moved."""
+        values = {"state": state, "state_reason": reason, "updated_at": utcnow()}
+        if mode:
+            values["mode"] = mode
+        with self.session.begin() as s:
+            q = update(Campaign).where(Campaign.id == campaign_id)
+            if only_from:
+                q = q.where(Campaign.state.in_(only_from))
+            return s.execute(q.values(**values)).rowcount > 0
+
+    def state(self, campaign_id: str) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
+
+    def finish_if_complete(self, campaign_id: str) -> str | None:
+        """A running campaign with nothing pending is done (failed when no item succeeded); returns the new state."""
+        with self.session.begin() as s:
+            if s.scalar(select(Item.key).where(Item.campaign_id == campaign_id, Item.status == "pending").limit(1)):
+                return None
+            any_done = s.scalar(select(Item.key).where(Item.campaign_id == campaign_id, Item.status == "done").limit(1))
+            state, reason = ("done", None) if any_done else ("failed", "every item failed")
+            moved = s.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.state == "running")
+                              .values(state=state, state_reason=reason, updated_at=utcnow())).rowcount
+            return state if moved else None
+
+    def reset_failed(self, campaign_id: str, everything: bool = False) -> int:
+        """Failed items back to pending: those whose last error was transient, or all of them."""
+        with self.session.begin() as s:
+            q = update(Item).where(Item.campaign_id == campaign_id, Item.status == "failed")
+            if not everything:
+                transient = select(Response.key).where(Response.key == Item.key, Response.error_kind == "transient")
+                q = q.where(transient.exists())
+            return s.execute(q.values(status="pending")).rowcount
+
+    def mark_enqueued(self, campaign_id: str) -> None:
+        with self.session.begin() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(enqueued_at=utcnow()))
+
+    def lease(self, keys: list[str], seconds: float) -> None:
+        """Claim pending items for a running task until now + seconds (renewed while the task runs)."""
+        until = utcnow() + timedelta(seconds=seconds)
+        with self.session.begin() as s:
+            for i in range(0, len(keys), 2000):
+                s.execute(update(Item).where(Item.key.in_(keys[i:i + 2000]), Item.status == "pending")
+                          .values(lease_until=until))
+
+    def unleased_pending(self, campaign_id: str) -> list[str]:
+        with self.session() as s:
+            now = utcnow()
+            q = select(Item.key).where(Item.campaign_id == campaign_id, Item.status == "pending",
+                                       or_(Item.lease_until.is_(None), Item.lease_until < now))
+            return list(s.scalars(q))
+
+    def campaign_ids(self, state: str, mode: str | None = None) -> list[str]:
+        with self.session() as s:
+            q = select(Campaign.id).where(Campaign.state == state)
+            if mode:
+                q = q.where(Campaign.mode == mode)
+            return list(s.scalars(q))
+
+    # -- progress and status -------------------------------------------------------------------------------------
     def progress(self, campaign_id: str) -> Counter:
         with self.session() as s:
             rows = s.execute(select(Item.status, func.count()).where(Item.campaign_id == campaign_id).group_by(Item.status))
@@ -87,6 +160,52 @@ class Store:
             if status:
                 q = q.where(Item.status == status)
             return list(s.scalars(q.order_by(Item.model, Item.source, Item.item_id, Item.sample)))
+
+    def progress_by(self, campaign_id: str) -> list[tuple[str, str, str, str, int]]:
+        """(model, kind, source, status, count) rows; an index-only scan of ix_items_campaign_progress."""
+        with self.session() as s:
+            q = (select(Item.model, Item.kind, Item.source, Item.status, func.count())
+                 .where(Item.campaign_id == campaign_id).group_by(Item.model, Item.kind, Item.source, Item.status))
+            return [tuple(r) for r in s.execute(q)]
+
+    def progress_many(self, campaign_ids: list[str]) -> dict[str, Counter]:
+        out: dict[str, Counter] = {c: Counter() for c in campaign_ids}
+        with self.session() as s:
+            q = (select(Item.campaign_id, Item.status, func.count()).where(Item.campaign_id.in_(campaign_ids))
+                 .group_by(Item.campaign_id, Item.status))
+            for cid, status, n in s.execute(q):
+                out[cid][status] = n
+        return out
+
+    def costs(self, campaign_ids: list[str]) -> dict[str, dict[str, float]]:
+        """Cost so far per campaign and model (LiteLLM's figure per response; None counts as 0)."""
+        out: dict[str, dict[str, float]] = {c: {} for c in campaign_ids}
+        with self.session() as s:
+            q = (select(Item.campaign_id, Item.model, func.sum(Response.cost)).join(Response, Response.key == Item.key)
+                 .where(Item.campaign_id.in_(campaign_ids)).group_by(Item.campaign_id, Item.model))
+            for cid, model, cost in s.execute(q):
+                out[cid][model] = float(cost or 0.0)
+        return out
+
+    def failures(self, campaign_id: str) -> list[tuple[str, str, int]]:
+        """(error kind, first error, count) over failed items and items waiting on a transient retry."""
+        with self.session() as s:
+            q = (select(Response.error_kind, Response.error).join(Item, Item.key == Response.key)
+                 .where(Item.campaign_id == campaign_id, Item.status != "done", Response.error.is_not(None)))
+            groups: dict[tuple[str, str], list] = {}
+            for kind, error in s.execute(q):
+                cls = (error or "").split(":", 1)[0][:80]
+                g = groups.setdefault((kind or "unknown", cls), [error, 0])
+                g[1] += 1
+            return sorted(((k, e, n) for (k, _), (e, n) in groups.items()), key=lambda r: -r[2])
+
+    def done_since(self, campaign_id: str, seconds: float) -> int:
+        """Responses stored in the last `seconds` (throughput), through the responses.created_at index."""
+        with self.session() as s:
+            since = utcnow() - timedelta(seconds=seconds)
+            q = (select(func.count()).select_from(Response).join(Item, Item.key == Response.key)
+                 .where(Response.created_at >= since, Item.campaign_id == campaign_id))
+            return s.scalar(q) or 0
 
     def first_error(self, campaign_id: str) -> str | None:
         with self.session() as s:

@@ -26,6 +26,12 @@ class Campaign(Base):
     package_versions: Mapped[dict] = mapped_column(JSON)
     n_items: Mapped[int] = mapped_column(Integer)
     mode: Mapped[str] = mapped_column(String(16))  # embedded | fleet
+    # queued -> running -> done | failed, with paused and cancelled beside them (probe.lifecycle owns moves)
+    state: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last enqueue to the fleet
+    content: Mapped[dict | None] = mapped_column(JSON)  # the questionnaires and prompt sets it asks, as text
 
 
 class Item(Base):
@@ -41,7 +47,12 @@ class Item(Base):
     permutation: Mapped[list | None] = mapped_column(JSON)  # option codes in the order shown
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (Index("ix_items_campaign_status", "campaign_id", "status"),)
+    # A fleet task working on a pending item renews this while it runs; the watchdog leaves leased items alone.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_items_campaign_status", "campaign_id", "status"),
+        Index("ix_items_campaign_progress", "campaign_id", "model", "kind", "source", "status"),  # covers status
+    )
 
 
 class Response(Base):
@@ -58,7 +69,7 @@ class Response(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(16))  # transient | permanent
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class Label(Base):
@@ -71,4 +82,6 @@ class Label(Base):
     option_probs: Mapped[dict | None] = mapped_column(JSON)  # code (str) -> probability, de-permuted
     letter_probs: Mapped[list | None] = mapped_column(JSON)  # per position shown
     p_refusal: Mapped[float | None] = mapped_column(Float)
+    letter_mass: Mapped[float | None] = mapped_column(Float)  # survey: first-token probability on option letters
+    reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
