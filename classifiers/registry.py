@@ -59,24 +59,29 @@ def _cached(name: str):
     return FACTORIES[name]()
 
 
-def judge(model_id: str, api_base: str | None = None):
+def judge(model_id: str, api_base: str | None = None, api_key_env: str | None = None):
     """An LLM judge over any LiteLLM model (`judge:openai/gpt-4o-mini`); the call goes through probe.models.
-    `api_base` points it at an OpenAI-compatible server of your own."""
+    `api_base` points it at an OpenAI-compatible server of your own, which gets the key in the environment variable
+    named `api_key_env` (else a placeholder, never a provider's key)."""
     from classifiers.judge import JudgeClassifier
     from probe import models
 
-    models.check(models.ModelSpec(id=model_id, api_base=api_base))  # unknown provider or missing key: fail now
-    return JudgeClassifier(lambda convs: models.complete_texts(model_id, convs, api_base=api_base), model_id=model_id)
+    # unknown provider or missing key: fail now
+    models.check(models.ModelSpec(id=model_id, api_base=api_base, api_key_env=api_key_env))
+    return JudgeClassifier(lambda convs: models.complete_texts(model_id, convs, api_base=api_base,
+                                                               api_key_env=api_key_env), model_id=model_id)
 
 
-def get(name: str | None = None, api_base: str | None = None):
+def get(name: str | None = None, api_base: str | None = None, api_key_env: str | None = None):
     """The classifier called `name` (default: DEFAULT), `judge:MODEL`, or an artifact folder path. Cached, except
-    judges. `api_base` applies to judges only."""
+    judges. `api_base` and `api_key_env` apply to judges only."""
     name = name or DEFAULT
     if name.startswith("judge:"):
-        return judge(name.split(":", 1)[1], api_base=api_base)
+        return judge(name.split(":", 1)[1], api_base=api_base, api_key_env=api_key_env)
     if api_base is not None:
         raise ValueError("an API base applies only to judge:MODEL classifiers")
+    if api_key_env is not None:
+        raise ValueError("an API key variable applies only to judge:MODEL classifiers")
     if name in FACTORIES:
         return _cached(name)
     p = Path(name)

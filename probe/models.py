@@ -174,7 +174,8 @@ def is_simulator(model_id: str) -> bool:
 
 
 def check(spec: ModelSpec) -> None:
-    """Fail early, in one line, on an unknown provider, a bad offline model, or a missing API key."""
+    """Fail early, in one line, on an unknown provider, a bad offline model, or a missing API key (the provider's,
+    or the variable named by `api_key_env`)."""
     try:
         _, provider, _, _ = litellm.get_llm_provider(spec.id, api_base=spec.api_base)
     except Exception:
@@ -188,8 +189,13 @@ def check(spec: ModelSpec) -> None:
         if name not in local_model.MODELS:
             raise ProbeError(f"unknown local model '{spec.id}' (available: {', '.join('local/' + n for n in local_model.MODELS)})")
         return
+    if spec.api_key_env:  # the user named the key: it must be there (the name is said, never the value)
+        _named_key(spec.api_key_env)
+        return
+    if spec.api_base:  # a custom host gets a placeholder key, so it needs none in the environment
+        return
     env = _validate_env(spec)
-    if not env.get("keys_in_environment") and not spec.api_base:
+    if not env.get("keys_in_environment"):
         raise ProbeError(f"model '{spec.id}' needs {', '.join(env.get('missing_keys') or ['an API key'])} in the environment")
 
 
@@ -204,10 +210,27 @@ def _validate_env(spec: ModelSpec) -> dict:
         os.environ.update(empty)
 
 
-def _needs_placeholder_key(spec: ModelSpec) -> bool:
-    # Self-hosted OpenAI-compatible servers (vLLM, llama.cpp, our test server) often need no key, but the
-    # client insists on one. Only then do we pass a placeholder; a real key always comes from the environment.
-    return bool(spec.api_base) and not _validate_env(spec).get("keys_in_environment")
+PLACEHOLDER_KEY = "not-needed"
+
+
+def _named_key(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ProbeError(f"the API key variable {name} (named by --api-key-env) is unset or empty")
+    return value
+
+
+def _api_key(spec: ModelSpec) -> str | None:
+    """The key to pass explicitly, read from the environment at call time; None lets LiteLLM take the provider's.
+
+    A provider's own key (OPENAI_API_KEY, ...) goes only to that provider. A custom api_base gets the value of the
+    variable the user named (`api_key_env`), else a placeholder (self-hosted servers often need no key, but the
+    client insists on one): never a provider key, which would otherwise leak to whatever host api_base names."""
+    if spec.api_key_env:
+        return _named_key(spec.api_key_env)
+    if spec.api_base:
+        return PLACEHOLDER_KEY
+    return None
 
 
 async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens: int, logprobs: bool,
@@ -216,8 +239,12 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
                   seed=seed, timeout=timeout, num_retries=num_retries)
     if spec.api_base:
         kwargs["api_base"] = spec.api_base
-        if _needs_placeholder_key(spec):
-            kwargs["api_key"] = "not-needed"
+    try:
+        key = None if is_offline(spec.id) else _api_key(spec)
+    except ProbeError as e:  # the named variable is unset here (e.g. on a fleet worker): stored, not retried
+        raise CallError("permanent", str(e)) from None
+    if key is not None:
+        kwargs["api_key"] = key
     if logprobs:
         kwargs.update(logprobs=True, top_logprobs=max(spec.top_logprobs, 1))
     t0 = time.perf_counter()
@@ -245,10 +272,11 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
 
 
 def complete_texts(model_id: str, conversations: list[list[dict]], api_base: str | None = None, timeout: float = 60,
-                   concurrency: int = 8) -> list[str | Exception]:
+                   concurrency: int = 8, api_key_env: str | None = None) -> list[str | Exception]:
     """Synchronous chat completions (temperature 0), up to `concurrency` in flight, results in order; a call that
-    still fails after LiteLLM's retries is returned as its exception. Used by the LLM-judge classifier."""
-    spec = ModelSpec(id=model_id, api_base=api_base, temperature=0.0, max_tokens=64)
+    still fails after LiteLLM's retries is returned as its exception. Used by the LLM-judge classifier. Keys follow
+    `acall`'s rule: a custom `api_base` gets the value of `api_key_env` (a variable's name), else a placeholder."""
+    spec = ModelSpec(id=model_id, api_base=api_base, api_key_env=api_key_env, temperature=0.0, max_tokens=64)
     check(spec)
     global _sync_loop
     if _sync_loop is None:  # one loop for all synchronous calls: LiteLLM's pooled clients belong to a loop

@@ -31,11 +31,16 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-def load_classifier(name: str | None, api_base: str | None = None):
+def load_classifier(name: str | None, api_base: str | None = None, api_key_env: str | None = None):
+    from pydantic import ValidationError
+
     from classifiers import registry
 
     try:
-        return registry.get(name, api_base=api_base)
+        return registry.get(name, api_base=api_base, api_key_env=api_key_env)
+    except ValidationError as e:  # a judge's model spec the flags cannot make, e.g. a bad variable name: one line
+        x = e.errors()[0]
+        raise ProbeError(f"classifier {name!r}: {'.'.join(map(str, x['loc']))}: {x['msg']}") from None
     except (KeyError, FileNotFoundError, ValueError) as e:
         raise ProbeError(f"classifier {name!r}: {e}") from None
 
@@ -71,10 +76,11 @@ def classify(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write here instead of stdout.")] = None,
     classifier: Annotated[Optional[str], typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL (an LLM judge through LiteLLM).")] = None,
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, for a judge:MODEL classifier.")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable whose key is sent to --api-base (otherwise a placeholder: no provider key goes to a custom host).")] = None,
 ) -> None:
     """Label each response refusal | partial | compliance and add p_refusal, keeping lines in order."""
     records = read_records(file)
-    clf = load_classifier(classifier, api_base)
+    clf = load_classifier(classifier, api_base, api_key_env)
     with progress_bar("classify") as bar:
         task = bar.add_task("classify", total=len(records))
         labelled = label_records(records, clf, on_batch=lambda n: bar.advance(task, n))
@@ -89,6 +95,7 @@ def relabel(
     campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
     classifier: Annotated[str, typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL.")],
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, for a judge:MODEL classifier.")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable whose key is sent to --api-base (otherwise a placeholder: no provider key goes to a custom host).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Replace a campaign's refusal labels with another classifier's (an LLM judge, or an artifact trained with
@@ -101,7 +108,7 @@ def relabel(
     if pending := store.progress(campaign_id).get("pending", 0):
         err.print(f"warning: {pending} items of {campaign_id} are still pending; the workers will label those with "
                   "the default classifier (run relabel again when the campaign is done)")
-    clf = load_classifier(classifier, api_base)
+    clf = load_classifier(classifier, api_base, api_key_env)
     rows = labelling.responses(store, campaign_id)
     if not rows:
         raise ProbeError(f"campaign {campaign_id} has no answered refusal-probe responses")

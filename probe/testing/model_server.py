@@ -10,6 +10,9 @@ answers like a deterministic respondent so tests know the truth:
   ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``;
 - ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict).
 
+``GET /stats`` counts requests by outcome; ``GET /authorizations`` counts the ``Authorization`` header values
+received (``""`` when absent), so tests can check which key a client sent; ``POST /reset`` zeroes both.
+
 Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
 ``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
 """
@@ -137,6 +140,7 @@ class ModelServer:
         # Answers for requests without a seed; kept apart so fault draws don't shift them.
         self.answer_rng = random.Random(None if config.seed is None else f"answers|{config.seed}")
         self.stats = dict.fromkeys(STAT_KEYS, 0)
+        self.authorizations: dict[str, int] = {}  # Authorization header value -> requests that carried it
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -145,6 +149,7 @@ class ModelServer:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/models", self.models)
         app.router.add_get("/stats", self.get_stats)
+        app.router.add_get("/authorizations", self.get_authorizations)
         app.router.add_post("/reset", self.reset)
         return app
 
@@ -155,14 +160,20 @@ class ModelServer:
     async def get_stats(self, request: web.Request) -> web.Response:
         return _json(self.stats)
 
+    async def get_authorizations(self, request: web.Request) -> web.Response:
+        return _json(self.authorizations)
+
     async def reset(self, request: web.Request) -> web.Response:
         # in_flight describes live requests, so zeroing it would make it go negative later.
         self.stats.update({k: 0 for k in STAT_KEYS if k != "in_flight"})
+        self.authorizations.clear()
         return _json(self.stats)
 
     async def chat(self, request: web.Request) -> web.Response:
         stats = self.stats
         stats["requests"] += 1
+        auth = request.headers.get("Authorization", "")
+        self.authorizations[auth] = self.authorizations.get(auth, 0) + 1
         stats["in_flight"] += 1
         stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
         try:
