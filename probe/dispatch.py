@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import signal
+import sys
 import time
 from typing import Callable
 
@@ -14,21 +17,20 @@ from probe.store import Store
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_ROUNDS = 4  # rounds for items whose calls failed transiently after LiteLLM's own retries
 
 
 async def _rounds(store: Store, keys: list[str], concurrency: int,
                   on_result: Callable[[str, str], None] | None = None) -> None:
     """Run items; those that failed transiently (after LiteLLM's own retries) get more rounds, then are failed."""
-    failed: dict[str, str] = {}
-    for r in range(EMBEDDED_ROUNDS):
+    if not keys:
+        return
+    campaign_id = store.items(keys[:1])[0].campaign_id
+    for r in range(execute.ROUNDS):
         failed = await execute.process(store, keys, concurrency, on_result)
-        if not failed:
+        keys = execute.after_round(store, campaign_id, failed, r)
+        if not keys:
             return
-        keys = list(failed)
-        log.warning("%d items failed transiently; round %d of %d in %d s", len(keys), r + 2, EMBEDDED_ROUNDS, 2 ** r)
-        await asyncio.sleep(2 ** r)
-    execute.mark_failed(store, failed)
+        await asyncio.sleep(execute.backoff(r))
 
 
 def _child(db_url: str, keys: list[str], concurrency: int) -> None:
@@ -40,7 +42,8 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
                  on_progress: Callable[[int, int], None] | None = None, processes: int = 1) -> None:
     """Run a campaign in this machine's processes, no servers. With processes > 1 the pending items are split
     across forked processes (each with concurrency / processes calls in flight): LiteLLM costs ~5 ms of CPU per
-    call, so one event loop saturates one core. Progress is read from the store, the source of truth."""
+    call, so one event loop saturates one core. Progress is read from the store, the source of truth.
+    On Ctrl-C every process saves what it has received and the campaign is left paused, to be resumed."""
     keys = store.keys(campaign_id, "pending")
     if processes <= 1 or len(keys) < 2 * processes:
         done = failed = 0
@@ -53,6 +56,9 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
                 if on_progress:
                     on_progress(done, failed)
 
+        _report(store, campaign_id, on_progress)
+        p0 = store.progress(campaign_id)
+        done, failed = p0.get("done", 0), p0.get("failed", 0)
         asyncio.run(_rounds(store, keys, concurrency, on_result))
         return
     ctx = multiprocessing.get_context("fork")
@@ -67,9 +73,12 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
             time.sleep(0.25)
     finally:
         for p in procs:
-            p.join()
+            if p.is_alive() and sys.exc_info()[0] is not None:  # interrupted: let each child save what it has
+                os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            p.join(timeout=60)
     left = store.keys(campaign_id, "pending")
-    if left:  # a child died (killed, crashed): finish its items here; done ones are never redone
+    if left and store.state(campaign_id) == "running":  # a child died (killed, crashed): finish its items here
         log.warning("%d items left by a process that stopped early; finishing them in-process", len(left))
         asyncio.run(_rounds(store, left, concurrency))
     _report(store, campaign_id, on_progress)
@@ -111,7 +120,7 @@ def check_timeouts(spec) -> None:
                          "PROBE_VISIBILITY_TIMEOUT raises it)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int) -> int:
+def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int, store: Store | None = None) -> int:
     """One task per WAVES_PER_TASK x concurrency items; returns the number of tasks sent."""
     chunk = WAVES_PER_TASK * concurrency
     app = celery_app(broker)
@@ -120,6 +129,8 @@ def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int) ->
         for i in range(0, len(keys), chunk):
             app.send_task("probe.run_chunk", args=(campaign_id, keys[i:i + chunk]), producer=producer)
             n += 1
+    if store is not None:
+        store.mark_enqueued(campaign_id)  # the watchdog gives fresh messages a grace period
     return n
 
 
@@ -130,14 +141,28 @@ def workers_alive(broker: str) -> int:
         return 0
 
 
-def wait(store: Store, campaign_id: str, on_progress: Callable[[int, int, int], None], poll_s: float = 0.5) -> None:
-    """Poll the store (the source of truth) until no item is pending."""
+STALL_S = float(os.environ.get("PROBE_STALL_S", "60"))
+
+
+def wait(store: Store, campaign_id: str, on_progress: Callable[[int, int, int], None], poll_s: float = 0.5,
+         stall_s: float = STALL_S, on_stall: Callable[[float], None] | None = None) -> str:
+    """Poll the store (the source of truth) until no item is pending or the campaign stops running; returns
+    its state. When nothing moves for stall_s seconds, on_stall is told (again after each further stall_s)."""
+    last, since = None, time.monotonic()
     while True:
         p = store.progress(campaign_id)
-        total = sum(p.values())
-        on_progress(p.get("done", 0), p.get("failed", 0), total)
+        on_progress(p.get("done", 0), p.get("failed", 0), sum(p.values()))
         if p.get("pending", 0) == 0:
-            return
+            store.finish_if_complete(campaign_id)
+            return store.state(campaign_id)
+        state = store.state(campaign_id)
+        if state != "running":
+            return state
+        if p != last:
+            last, since = p, time.monotonic()
+        elif on_stall and time.monotonic() - since >= stall_s:
+            on_stall(time.monotonic() - since)
+            since = time.monotonic()
         time.sleep(poll_s)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from probe import answers, campaigns, probesets, questionnaires, render
+from sqlalchemy.exc import DBAPIError
+
 from probe.spec import CampaignSpec, ModelSpec
 from probe.store import Item, Store
 
@@ -117,18 +120,56 @@ def _label_refusals(results: list[dict]) -> None:
         r["labels"].append(label_row(classifier_id(clf), p.label, p.p_refusal))
 
 
+FLUSH_DB_RETRY_S = float(os.environ.get("PROBE_FLUSH_RETRY_S", "180"))  # ride out a database restart
+
+
 def _flush(store: Store, results: list[dict]) -> None:
+    """Label and save; while the database is unreachable (a restart), keep trying: these responses are paid for."""
     _label_refusals(results)
-    store.save_results([{k: r[k] for k in ("key", "status", "response", "labels") if k in r} for r in results])
+    rows = [{k: r[k] for k in ("key", "status", "response", "labels") if k in r} for r in results]
+    deadline, pause = time.monotonic() + FLUSH_DB_RETRY_S, 0.5
+    while True:
+        try:
+            store.save_results(rows)
+            return
+        except DBAPIError as e:  # OperationalError, InterfaceError: connection lost or refused
+            if time.monotonic() > deadline:
+                raise
+            log.warning("saving %d results failed (%s); retrying in %.1f s", len(rows), str(e).splitlines()[0][:120], pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 10)
+
+
+class _StateGate:
+    """Whether a campaign's items may still start: re-read from the store at most once a second, so a
+    `probe cancel` (or a pause) stops new calls within about a second while in-flight calls finish and are stored."""
+
+    def __init__(self, store: Store, campaign_id: str):
+        self.store, self.campaign_id, self.checked, self.open = store, campaign_id, 0.0, True
+
+    async def allows(self) -> bool:
+        if time.monotonic() - self.checked >= 1.0:
+            self.checked = time.monotonic()
+            state = await asyncio.to_thread(self.store.state, self.campaign_id)
+            self.open = state == "running"
+            if not self.open:
+                log.info("campaign %s is %s: no new items start", self.campaign_id, state)
+        return self.open
 
 
 async def process(store: Store, keys: list[str], concurrency: int = 16,
-                  on_result: Callable[[str, str], None] | None = None) -> dict[str, str]:
-    """Run the given items; return {key: error} for those that failed transiently (left pending)."""
+                  on_result: Callable[[str, str], None] | None = None, lease_s: float | None = None) -> dict[str, str]:
+    """Run the given items of one campaign; return {key: error} for those that failed transiently (left pending).
+    With lease_s (the fleet), the items are leased to this task and the lease renewed while it runs, so the
+    watchdog never re-enqueues work that is in hand. Whatever happens (an error, Ctrl-C, a cancel), results
+    already received are saved before this returns or raises."""
     items = []
     for i in range(0, len(keys), 2000):
         items += [it for it in store.items(keys[i:i + 2000]) if it.status == "pending"]
     if not items:
+        return {}
+    gate = _StateGate(store, items[0].campaign_id)
+    if not await gate.allows():
         return {}
     queue: asyncio.Queue = asyncio.Queue()
     for it in items:
@@ -137,6 +178,7 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
     retry: dict[str, str] = {}
     last_flush = time.monotonic()
     writer: asyncio.Task | None = None
+    open_keys = {it.key for it in items}
 
     async def flush(force: bool = False):
         nonlocal buffer, last_flush, writer
@@ -149,12 +191,17 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         if force:
             await writer
 
+    async def renew_leases():
+        while open_keys:
+            await asyncio.to_thread(store.lease, list(open_keys), lease_s)
+            await asyncio.sleep(lease_s / 3)
+
     async def worker(i: int):
         # Stagger the starts by about one call's CPU time: calls started together come back together and
         # then queue for the one event loop, wave after wave; spread out, each finds the loop free.
         if len(items) > 2 * concurrency:  # only worth it when workers come round again
             await asyncio.sleep(i * RAMP_S)
-        while not queue.empty():
+        while not queue.empty() and await gate.allows():
             it = queue.get_nowait()
             ctx = context(store, it.campaign_id)
             r = await _one(ctx, it)
@@ -166,18 +213,53 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
                     r["prompt"] = r["response"]["messages"][-1]["content"]
                 buffer.append(r)
                 await flush()
+            open_keys.discard(it.key)
             if on_result:
                 on_result(it.key, r["status"])
 
-    await asyncio.gather(*(worker(i) for i in range(min(concurrency, len(items)))))
-    await flush(force=True)
+    leases = asyncio.create_task(renew_leases()) if lease_s else None
+    try:
+        async with asyncio.TaskGroup() as tg:  # one failing worker cancels the others
+            for i in range(min(concurrency, len(items))):
+                tg.create_task(worker(i))
+    except ExceptionGroup as eg:
+        raise eg.exceptions[0] from None
+    finally:
+        if leases:
+            leases.cancel()
+        if writer is not None and not writer.done():
+            await asyncio.shield(writer)
+        if buffer:  # also on an error or a cancel (Ctrl-C): what was received is kept
+            _flush(store, buffer)
+            buffer = []
     return retry
 
 
-def mark_failed(store: Store, errors: dict[str, str]) -> None:
+ROUNDS = int(os.environ.get("PROBE_ROUNDS", "6"))  # rounds for items that failed transiently after LiteLLM's retries
+
+
+def backoff(round_: int) -> float:
+    return float(min(2 ** round_, 30))
+
+
+def after_round(store: Store, campaign_id: str, failed: dict[str, str], round_: int) -> list[str]:
+    """The one retry rule, embedded and fleet alike: items that failed transiently get another round (after
+    `backoff(round_)`), up to ROUNDS, then are failed with their last error. Returns the keys to run again."""
+    if failed and round_ + 1 < ROUNDS:
+        log.warning("campaign %s: %d items failed transiently; round %d of %d in %.0f s",
+                    campaign_id, len(failed), round_ + 2, ROUNDS, backoff(round_))
+        return list(failed)
+    if failed:
+        log.error("campaign %s: %d items failed after %d rounds", campaign_id, len(failed), ROUNDS)
+        mark_failed(store, failed)
+    store.finish_if_complete(campaign_id)
+    return []
+
+
+def mark_failed(store: Store, errors: dict[str, str], kind: str = "transient") -> None:
     """Give up on items after their retries: stored as failed with the last error, reported, never lost."""
     items = store.items(list(errors))
     store.save_results([{"key": it.key, "status": "failed", "labels": [], "response": {
         "messages": [], "params": {}, "raw_text": None, "top_logprobs": None, "finish_reason": None, "usage": None,
-        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": "transient", "attempts": it.attempts + 1}}
+        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": kind, "attempts": it.attempts + 1}}
         for it in items if it.status == "pending"])

@@ -12,6 +12,10 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 # Above the longest task (`probe run` checks waves x timeout x attempts against it). It is also how long a
 # task held by a worker that died hard (kill -9, lost machine) waits before another worker gets it; tests lower it.
 VISIBILITY_TIMEOUT = int(os.environ.get("PROBE_VISIBILITY_TIMEOUT", "1800"))
+# A task renews the lease on its items every LEASE_S / 3 s; the watchdog leaves leased items alone.
+LEASE_S = float(os.environ.get("PROBE_LEASE_S", "30"))
+# How often `probe beat` sends the watchdog (it re-enqueues a running campaign's items that no task holds).
+WATCHDOG_S = float(os.environ.get("PROBE_WATCHDOG_S", "30"))
 
 
 def make_app(broker: str | None = None) -> Celery:
@@ -30,8 +34,12 @@ def make_app(broker: str | None = None) -> Celery:
             "unacked_restore_throttle": 1,
         },
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+        worker_send_task_events=True,  # Flower and `probe status` see tasks
+        task_send_sent_event=True,
         task_default_queue="probe",
+        beat_schedule={
+            "watchdog": {"task": "probe.watchdog", "schedule": WATCHDOG_S, "options": {"expires": WATCHDOG_S}},
+        },
     )
     app.conf.include = ["workers.tasks"]
     return app

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over probe.execute. A task carries a campaign id and item keys, never secrets."""
+"""Celery tasks: thin wrappers over probe. A task carries a campaign id and item keys, never secrets."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import asyncio
 import logging
 import os
 
-from probe import execute
+from probe import execute, watchdog
 from probe.store import open_store
-from workers.celery_app import app
+from workers.celery_app import LEASE_S, app
 
 log = logging.getLogger(__name__)
-MAX_ROUNDS = 6
 _loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -23,15 +22,34 @@ def _run(coro):
     return _loop.run_until_complete(coro)
 
 
-@app.task(name="probe.run_chunk", bind=True, max_retries=MAX_ROUNDS, acks_late=True, reject_on_worker_lost=True)
+@app.task(name="probe.run_chunk", bind=True, max_retries=None, acks_late=True, reject_on_worker_lost=True)
 def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
-    store = open_store(os.environ.get("PROBE_DB"))
-    spec = execute.context(store, campaign_id).spec
-    failed = _run(execute.process(store, keys, concurrency=spec.concurrency))
-    if failed:
-        if self.request.retries >= MAX_ROUNDS:
-            log.error("campaign %s: %d items failed after %d rounds", campaign_id, len(failed), MAX_ROUNDS)
-            execute.mark_failed(store, failed)
-        else:
-            raise self.retry(args=(campaign_id, list(failed)), countdown=min(2 ** self.request.retries, 30))
-    return len(keys) - len(failed)
+    round_ = self.request.retries
+    try:
+        store = open_store(os.environ["PROBE_DB"])
+        spec = execute.context(store, campaign_id).spec
+        failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S))
+        again = execute.after_round(store, campaign_id, failed, round_)
+    except Exception as e:  # database down, a classifier error...: never leave the items with no message
+        reason = f"task error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        if round_ + 1 < execute.ROUNDS:
+            log.warning("campaign %s: %s; task retried in %.0f s", campaign_id, reason, execute.backoff(round_))
+            raise self.retry(args=(campaign_id, keys), countdown=execute.backoff(round_)) from None
+        log.error("campaign %s: %s; %d items failed", campaign_id, reason, len(keys))
+        try:  # if the store is still down, the watchdog finds them pending with no message later
+            execute.mark_failed(store, {k: reason for k in keys}, kind="error")
+            store.finish_if_complete(campaign_id)
+        except Exception:
+            log.exception("campaign %s: could not mark %d items failed", campaign_id, len(keys))
+        return 0
+    if again:
+        raise self.retry(args=(campaign_id, again), countdown=execute.backoff(round_))
+    return len(keys)
+
+
+@app.task(name="probe.watchdog", ignore_result=True)
+def watchdog_task() -> dict:
+    broker = os.environ.get("PROBE_BROKER") or app.conf.broker_url
+    return watchdog.heal(open_store(os.environ["PROBE_DB"]), broker)
+
+

@@ -28,6 +28,9 @@ COMMAND_MODULES = [
     "probe.cli.classifier",
     "probe.cli.label",
     "probe.cli.compare",
+    "probe.cli.campaigns",
+    "probe.cli.db",
+    "probe.cli.beat",
 ]
 
 for _name in COMMAND_MODULES:

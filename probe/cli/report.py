@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from probe.cli.common import DbOpt, db_url, out
@@ -19,6 +20,8 @@ def _tables(report: dict) -> None:
     c = report["campaign"]
     out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
               f"failed {c['status']['failed']}, pending {c['status']['pending']}")
+    for line in c.get("prompt_drift") or []:
+        out.print(f"[yellow]warning: {escape(line)}[/]", highlight=False)
     for model, m in report["models"].items():
         for sname, s in m["surveys"].items():
             bnames = column_baselines(s["summary"])  # KL uniform has its column; states are in the ranking

@@ -74,31 +74,73 @@ def run(
     store = open_store(db_url(db))
     cid, n = campaigns.create(store, spec, "fleet" if broker else "embedded")
     err.print(f"campaign {cid}: {n} items ({len(spec.models)} model(s), {spec.samples} sample(s) each)")
+    drive(store, cid, spec, broker, no_wait=no_wait, processes=processes)
 
-    if broker:
-        keys = store.keys(cid, "pending")
-        tasks = dispatch.enqueue(broker, cid, keys, spec.concurrency)
-        err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
-        if not no_wait:
-            if dispatch.workers_alive(broker) == 0:
-                err.print("[yellow]no worker answered yet; items wait in the queue until `probe worker` runs[/]")
+
+def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool = False,
+          processes: int | None = None, keys: list[str] | None = None) -> None:
+    """Run a campaign's pending items (all, or `keys`) embedded or on the fleet, showing progress; print its id
+    last. Ctrl-C leaves it paused with the `probe resume` line to continue it. Used by run and resume."""
+    from probe import dispatch
+    from probe.errors import ProbeError
+
+    n = store.campaign(cid).n_items
+    store.set_state(cid, "running", None, mode="fleet" if broker else "embedded")
+    try:
+        if broker:
+            keys = store.keys(cid, "pending") if keys is None else keys
+            tasks = dispatch.enqueue(broker, cid, keys, spec.concurrency, store=store)
+            err.print(f"enqueued {tasks} tasks ({len(keys)} items) on {dispatch._redact(broker)}")
+            if not no_wait:
+                _wait_fleet(store, cid, broker, n)
+        else:
+            from probe import models
+
+            procs = processes or (1 if any(models.is_local(m.id) for m in spec.models) else min(2, os.cpu_count() or 1))
             with _progress() as prog:
-                t = prog.add_task("fleet", total=n, failed=0)
-                dispatch.wait(store, cid, lambda d, f, tot: prog.update(t, completed=d + f, failed=f))
-    else:
-        from probe import models
-
-        procs = processes or (1 if any(models.is_local(m.id) for m in spec.models) else min(2, os.cpu_count() or 1))
-        with _progress() as prog:
-            t = prog.add_task("embedded", total=n, failed=0)
-            dispatch.run_embedded(store, cid, spec.concurrency,
-                                  lambda d, f: prog.update(t, completed=d + f, failed=f), processes=procs)
+                t = prog.add_task("embedded", total=n, failed=0)
+                dispatch.run_embedded(store, cid, spec.concurrency,
+                                      lambda d, f: prog.update(t, completed=d + f, failed=f), processes=procs)
+    except KeyboardInterrupt:
+        store.set_state(cid, "paused", "interrupted (Ctrl-C)", only_from=("running",))
+        err.print(f"interrupted: campaign {cid} is paused; continue it with: probe resume {cid}")
+        print(cid)
+        raise SystemExit(130) from None
+    except Exception as e:
+        if not isinstance(e, ProbeError):
+            store.set_state(cid, "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                            only_from=("running",))
+            err.print(f"[red]campaign {cid} failed: {type(e).__name__}: {e}[/]; after fixing the cause: "
+                      f"probe resume {cid}", highlight=False)
+        raise
     p = store.progress(cid)
+    state = store.state(cid)
     print(cid)
+    if state in ("cancelled", "paused"):
+        err.print(f"campaign {cid} is {state}; `probe resume {cid}` continues it")
+        return
     if p.get("failed") == n:
         raise ProbeError(f"all {n} items of campaign {cid} failed, e.g. {store.first_error(cid)}")
     if p.get("failed"):
-        err.print(f"[yellow]{p['failed']} of {n} items failed; `probe report {cid}` lists their errors[/]")
+        err.print(f"[yellow]{p['failed']} of {n} items failed; `probe status {cid}` groups their errors[/]")
+
+
+def _wait_fleet(store, cid: str, broker: str, n: int) -> None:
+    from probe import dispatch
+
+    if dispatch.workers_alive(broker) == 0:
+        err.print("[yellow]no worker answered yet; items wait in the queue until `probe worker` runs[/]")
+
+    def stalled(seconds: float) -> None:
+        alive = dispatch.workers_alive(broker)
+        who = (f"{alive} worker(s) answer but none stored a result" if alive else "no worker answers")
+        err.print(f"[yellow]no progress on campaign {cid} for {seconds:.0f} s: {who}. Start one with "
+                  f"`probe worker --broker {dispatch._redact(broker)} --db <this store>`; if its messages were lost "
+                  f"(Redis restarted), `probe beat` heals that, or `probe resume {cid}`[/]", highlight=False)
+
+    with _progress() as prog:
+        t = prog.add_task("fleet", total=n, failed=0)
+        dispatch.wait(store, cid, lambda d, f, tot: prog.update(t, completed=d + f, failed=f), on_stall=stalled)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,9 +24,11 @@ def worker(
     broker = broker_url(broker)
     if not broker:
         raise ProbeError("a worker needs a broker: --broker redis://HOST:6379/0 or PROBE_BROKER")
-    if db := db_url(db):
-        os.environ["PROBE_DB"] = db  # the tasks read it in every worker process
-    open_store(db)  # fail now, in one line, if the database cannot be opened
+    db = db_url(db)
+    if not db:  # a private SQLite file would silently split the fleet's results
+        raise ProbeError("a worker needs the fleet's store: --db URL or PROBE_DB (e.g. postgresql+psycopg://user@host/probe)")
+    os.environ["PROBE_DB"] = db  # the tasks read it in every worker process
+    open_store(db)  # fail now, in one line, if the database cannot be opened; migrates a new one
     dispatch.check_broker(broker)
     os.environ["PROBE_BROKER"] = broker
     from probe import models  # noqa: F401  (import litellm once, before the pool forks)
@@ -34,7 +36,7 @@ def worker(
 
     app = make_app(broker)
     app.worker_main(["worker", "--concurrency", str(concurrency), "--pool", "prefork", "-Q", "probe",
-                     "--loglevel", loglevel, "--without-gossip", "--without-mingle"])
+                     "--loglevel", loglevel, "--without-gossip", "--without-mingle", "-E"])
 
 
 def register(app: typer.Typer) -> None:
