@@ -15,6 +15,7 @@ def worker(
     db: DbOpt = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Worker processes (each runs a task's items concurrently).")] = 2,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[str | None, typer.Option(help="Worker node name (default probe-PID@HOST: unique per worker).")] = None,
 ) -> None:
     """Start a Celery worker that runs campaign tasks from the broker and writes to the store."""
     from probe import dispatch
@@ -36,7 +37,8 @@ def worker(
 
     app = make_app(broker)
     app.worker_main(["worker", "--concurrency", str(concurrency), "--pool", "prefork", "-Q", "probe",
-                     "--loglevel", loglevel, "--without-gossip", "--without-mingle", "-E"])
+                     "--loglevel", loglevel, "--without-gossip", "--without-mingle", "-E",
+                     "--hostname", name or f"probe-{os.getpid()}@%h"])
 
 
 def register(app: typer.Typer) -> None:
