@@ -46,8 +46,8 @@ def context(store: Store, campaign_id: str) -> CampaignContext:
     if ctx is None:
         c = store.campaign(campaign_id)
         spec = CampaignSpec.model_validate(c.spec)
-        ctx = CampaignContext(spec, {m.id: m for m in spec.models}, campaigns.surveys_of(spec),
-                              campaigns.probesets_of(spec))
+        # what the campaign stored (its content), not the files on this machine; older campaigns: the files
+        ctx = CampaignContext(spec, {m.id: m for m in spec.models}, *campaigns.prompts_of(c))
         _contexts[campaign_id] = ctx
     return ctx
 

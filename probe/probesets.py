@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from probe import paths
-from probe.datafiles import file_hash, load_jsonl
+from probe.datafiles import file_hash, parse_jsonl, read_text, text_hash
 from probe.errors import DataFileError, ProbeError
 
 CATEGORIES: tuple[str, ...] = (
@@ -96,26 +96,24 @@ def resolve(name_or_path: str | Path) -> Path:
     return p
 
 
-def _content_lines(path: Path) -> list[int]:
-    """1-based line numbers of the non-blank lines, in the order load_jsonl returns their records."""
-    with path.open(encoding="utf-8") as f:
-        return [n for n, raw in enumerate(f, start=1) if raw.strip()]
+def loads(text: str, source: str | Path) -> ProbeSet:
+    """A prompt set from JSONL text; source is the file name errors give (and whose stem names the set)."""
+    rows = parse_jsonl(text, source, _PromptFields)
+    if not rows:
+        raise DataFileError(source, "no prompts")
+    first: dict[str, int] = {}
+    for line, row in rows:
+        if row.id in first:
+            raise DataFileError(source, f"duplicate id '{row.id}' (first on line {first[row.id]})", line=line,
+                                field="id")
+        first[row.id] = line
+    name = Path(source).stem
+    return ProbeSet(name=name, sha256=text_hash(text),
+                    prompts=[ProbePrompt(set=name, **row.model_dump()) for _, row in rows])
 
 
 def load_file(path: str | Path) -> ProbeSet:
-    path = Path(path)
-    digest = file_hash(path) if path.is_file() else None
-    rows = load_jsonl(path, _PromptFields)
-    if not rows:
-        raise DataFileError(path, "no prompts")
-    lines = _content_lines(path)
-    first: dict[str, int] = {}
-    for row, line in zip(rows, lines):
-        if row.id in first:
-            raise DataFileError(path, f"duplicate id '{row.id}' (first on line {first[row.id]})", line=line, field="id")
-        first[row.id] = line
-    name = path.stem
-    return ProbeSet(name=name, sha256=digest, prompts=[ProbePrompt(set=name, **row.model_dump()) for row in rows])
+    return loads(read_text(path), path)
 
 
 @lru_cache(maxsize=32)

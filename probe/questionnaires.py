@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from probe import paths
-from probe.datafiles import file_hash, load_yaml
+from probe.datafiles import file_hash, parse_yaml, read_text
 from probe.errors import ProbeError
 
 
@@ -100,8 +100,13 @@ def resolve(name_or_path: str) -> Path:
     return p
 
 
+def loads(text: str, source: str | Path) -> Questionnaire:
+    """A questionnaire from YAML text; source is the file name errors give."""
+    return parse_yaml(text, source, Questionnaire)
+
+
 def load_file(path: str | Path) -> Questionnaire:
-    return load_yaml(path, Questionnaire)
+    return loads(read_text(path), path)
 
 
 @lru_cache(maxsize=32)

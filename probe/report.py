@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from probe import analysis, campaigns, metrics, probesets, questionnaires
+from probe import analysis, campaigns, metrics, questionnaires
 from probe.render import LETTERS
-from probe.spec import CampaignSpec
 from probe.store import Store
 
 REFUSED = ("refusal", "partial")
@@ -39,10 +38,12 @@ class QuestionData:
         return np.asarray(self.option_probs, dtype=float).reshape(-1, len(self.question.options))
 
 
-def collect(store: Store, campaign_id: str, spec: CampaignSpec | None = None) -> tuple[dict, dict]:
-    """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts)."""
-    spec = spec or CampaignSpec.model_validate(store.campaign(campaign_id).spec)
-    qcache, pcache = campaigns.surveys_of(spec), campaigns.probesets_of(spec)
+def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
+    """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts).
+
+    prompts: (questionnaires, prompt sets) by name, as campaigns.prompts_of gives them (the campaign's stored
+    content); read from the store when not given."""
+    qcache, pcache = prompts or campaigns.prompts_of(store.campaign(campaign_id))
     labels = store.labels(campaign_id)
     surveys: dict = defaultdict(lambda: defaultdict(dict))
     refusals: dict = defaultdict(lambda: defaultdict(list))
@@ -175,9 +176,9 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
     names = list(baseline_names or spec.get("baselines") or ["uniform"])
     if states:
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
-    cspec = CampaignSpec.model_validate(spec)
-    surveys, refusals = collect(store, campaign_id, cspec)
-    questionnaire_of = campaigns.surveys_of(cspec)
+    prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
+    surveys, refusals = collect(store, campaign_id, prompts)
+    questionnaire_of = prompts[0]
     progress = store.progress(campaign_id)
     report: dict = {
         "campaign": {
@@ -185,6 +186,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
             "status": {s: progress.get(s, 0) for s in ("done", "failed", "pending")},
             "spec": spec, "prompt_hashes": c.prompt_hashes, "code_revision": c.code_revision,
             "package_versions": c.package_versions,
+            "prompt_drift": campaigns.drift(c),  # prompt files on disk that differ from what the campaign asked
         },
         "baselines": {},
         "models": {},

@@ -45,6 +45,8 @@ font-weight:bold;letter-spacing:.5px;margin-left:6px;vertical-align:middle}
 .legend span{display:inline-block;margin-right:14px;font-size:13px}
 .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle;border:1px solid #777}
 pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}.na{color:#999}
+.warn{background:#fff8db;border:1px solid #e0b000;border-left:6px solid #e0b000;border-radius:3px;padding:8px 12px;
+margin:12px 0;font-size:14px}.warn ul{margin:4px 0 0;padding-left:20px}
 """
 
 GUIDE = [
@@ -272,6 +274,9 @@ def html(report: dict) -> str:
     body = [f"<h1>probe report · campaign {escape(c['id'])}</h1>",
             f'<p class="sub">created {escape(c["created_at"])} · {escape(c["mode"])} mode · {c["n_items"]} items · '
             f"{len(report['models'])} model(s)</p>"]
+    if drift := c.get("prompt_drift"):
+        body.append('<div class="warn" role="alert"><b>&#9888; Prompt files: the files on disk and what this '
+                    "campaign asked differ</b><ul>" + "".join(f"<li>{escape(x)}</li>" for x in drift) + "</ul></div>")
     sims = [n for n, m in report["models"].items() if m["simulator"]]
     if sims:
         body.append('<p class="caption"><span class="badge">SIMULATOR</span> ' + "; ".join(
