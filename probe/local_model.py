@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import string
 import threading
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class LocalModel:
         self.tokenizer.padding_side = "left"  # the next token is read at the last position of every row
         self.model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32).eval()
         self.infer_lock = threading.Lock()
+        self._letter_ids: dict[tuple, dict[str, list[int]]] = {}
 
     @staticmethod
     def converted_dir(name: str) -> Path:
@@ -82,18 +84,56 @@ class LocalModel:
     def _prompts(self, conversations: list[list[dict]]) -> list[str]:
         return [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
 
-    def next_token_logprobs(self, conversations: list[list[dict]], top_k: int) -> list[list[tuple[str, float]]]:
-        """Exact next-token log-probabilities (top_k of them) after each conversation; one forward pass."""
+    def _next_token_log_softmax(self, conversations: list[list[dict]]):
+        """The full next-token log-distribution after each conversation (rows x vocab); one forward pass."""
         torch = self.torch
         enc = self.tokenizer(self._prompts(conversations), return_tensors="pt", padding=True)
         with self.infer_lock, torch.inference_mode():
             logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :]  # skip the vocab projection elsewhere
-        lp = torch.log_softmax(logits.float(), dim=-1)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def _top(self, lp, top_k: int) -> list[list[tuple[str, float]]]:
         vals, idx = lp.topk(max(top_k, 1), dim=-1)
-        out = []
-        for v_row, i_row in zip(vals.tolist(), idx.tolist()):
-            out.append([(self.tokenizer.decode([i]), v) for i, v in zip(i_row, v_row)])
-        return out
+        return [[(self.tokenizer.decode([i]), v) for i, v in zip(i_row, v_row)]
+                for v_row, i_row in zip(vals.tolist(), idx.tolist())]
+
+    def letter_token_ids(self, letters: str = string.ascii_uppercase) -> dict[str, list[int]]:
+        """The token ids that spell each letter as a whole next token: "A" and " A", as this tokenizer encodes them
+        (a spelling that takes more than one token cannot be a first token and is left out)."""
+        key = tuple(letters)
+        if key not in self._letter_ids:
+            ids = {}
+            for letter in letters:
+                found = []
+                for spelling in (letter, " " + letter):
+                    enc = self.tokenizer.encode(spelling, add_special_tokens=False)
+                    if len(enc) == 1 and enc[0] not in found:
+                        found.append(enc[0])
+                ids[letter] = found
+            self._letter_ids[key] = ids
+        return self._letter_ids[key]
+
+    def _letter_probs(self, lp, letters: str) -> list[dict[str, float]]:
+        ids = self.letter_token_ids(letters)
+        p = lp.exp()
+        return [{letter: float(row[ids[letter]].sum()) if ids[letter] else 0.0 for letter in letters} for row in p]
+
+    def next_token_logprobs(self, conversations: list[list[dict]], top_k: int) -> list[list[tuple[str, float]]]:
+        """Exact next-token log-probabilities (top_k of them) after each conversation; one forward pass."""
+        return self._top(self._next_token_log_softmax(conversations), top_k)
+
+    def next_token_letter_probs(self, conversations: list[list[dict]],
+                                letters: str = string.ascii_uppercase) -> list[dict[str, float]]:
+        """Exact next-token probability of each letter after each conversation, summed over its spellings
+        (`letter_token_ids`: "A" + " A"), read from the full distribution, not from a top-k list."""
+        return self._letter_probs(self._next_token_log_softmax(conversations), letters)
+
+    def next_token(self, conversations: list[list[dict]], top_k: int, letters: str = string.ascii_uppercase
+                   ) -> list[tuple[list[tuple[str, float]], dict[str, float]]]:
+        """Both of the above from one forward pass: (top_k log-probabilities, exact letter probabilities) per
+        conversation. For survey items: answers.from_letter_probs(letter_probs, shown)."""
+        lp = self._next_token_log_softmax(conversations)
+        return list(zip(self._top(lp, top_k), self._letter_probs(lp, letters)))
 
     def generate(self, conversations: list[list[dict]], max_tokens: int, temperature: float,
                  seeds: list[int | None]) -> list[tuple[str, str]]:
