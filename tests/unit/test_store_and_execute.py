@@ -1,4 +1,5 @@
-"""Idempotence: running a task twice, or saving a result twice, stores one response per item."""
+"""Idempotence: running a task twice, or saving a result twice, stores one response per item; on SQLite and
+PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from probe.store import Item, Response, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(f"sqlite:///{tmp_path / 's.db'}")
+def store(db_url):
+    """A new store, once on SQLite and once on PostgreSQL (tests/conftest.py's db_url)."""
+    s = Store(db_url)
+    yield s
+    s.engine.dispose()
 
 
 def n_responses(store):
