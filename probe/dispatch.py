@@ -9,8 +9,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
-from itertools import islice
 from typing import Callable
 
 from probe import execute
@@ -124,15 +122,14 @@ def check_timeouts(spec) -> None:
                          "PROBE_VISIBILITY_TIMEOUT raises it)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: Iterable[str], concurrency: int, store: Store | None = None) -> int:
-    """One task per WAVES_PER_TASK x concurrency items (keys may be streamed); returns the number of tasks sent."""
+def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int, store: Store | None = None) -> int:
+    """One task per WAVES_PER_TASK x concurrency items; returns the number of tasks sent."""
     chunk = WAVES_PER_TASK * concurrency
     app = celery_app(broker)
     n = 0
-    it = iter(keys)
     with app.producer_or_acquire() as producer:
-        while batch := list(islice(it, chunk)):
-            app.send_task("probe.run_chunk", args=(campaign_id, batch), producer=producer)
+        for i in range(0, len(keys), chunk):
+            app.send_task("probe.run_chunk", args=(campaign_id, keys[i:i + chunk]), producer=producer)
             n += 1
     if store is not None:
         store.mark_enqueued(campaign_id)  # the watchdog gives fresh messages a grace period
