@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
+from itertools import islice
 from typing import Callable
 
 from probe import execute
@@ -46,6 +48,7 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
     On Ctrl-C every process saves what it has received and the campaign is left paused, to be resumed.
     A new (queued) campaign is started here; a paused or cancelled one is left as it is (tasks skip its items)."""
     store.set_state(campaign_id, "running", None, only_from=("queued",), mode="embedded")
+    store.set_state(campaign_id, "running", only_from=("queued",))
     keys = store.keys(campaign_id, "pending")
     if processes <= 1 or len(keys) < 2 * processes:
         done = failed = 0
@@ -122,14 +125,15 @@ def check_timeouts(spec) -> None:
                          "PROBE_VISIBILITY_TIMEOUT raises it)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: list[str], concurrency: int, store: Store | None = None) -> int:
-    """One task per WAVES_PER_TASK x concurrency items; returns the number of tasks sent."""
+def enqueue(broker: str, campaign_id: str, keys: Iterable[str], concurrency: int, store: Store | None = None) -> int:
+    """One task per WAVES_PER_TASK x concurrency items (keys may be streamed); returns the number of tasks sent."""
     chunk = WAVES_PER_TASK * concurrency
     app = celery_app(broker)
     n = 0
+    it = iter(keys)
     with app.producer_or_acquire() as producer:
-        for i in range(0, len(keys), chunk):
-            app.send_task("probe.run_chunk", args=(campaign_id, keys[i:i + chunk]), producer=producer)
+        while batch := list(islice(it, chunk)):
+            app.send_task("probe.run_chunk", args=(campaign_id, batch), producer=producer)
             n += 1
     if store is not None:
         store.mark_enqueued(campaign_id)  # the watchdog gives fresh messages a grace period

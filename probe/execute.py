@@ -151,7 +151,7 @@ class _StateGate:
         if time.monotonic() - self.checked >= 1.0:
             self.checked = time.monotonic()
             state = await asyncio.to_thread(self.store.state, self.campaign_id)
-            self.open = state == "running"
+            self.open = state not in ("paused", "cancelled")
             if not self.open:
                 log.info("campaign %s is %s: no new items start", self.campaign_id, state)
         return self.open

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from probe import probesets, questionnaires
@@ -53,32 +54,37 @@ def permutation(question: Question, ordering: Ordering, seed: int) -> list[int]:
     return out
 
 
+def count(spec: CampaignSpec) -> int:
+    per_model = sum(len(questionnaires.load(n).questions) for n in spec.surveys)
+    per_model += sum(len(probesets.load(n).prompts) for n in spec.refusals)
+    return per_model * spec.samples * len(spec.models)
+
+
 def expand(spec: CampaignSpec, campaign_id: str) -> list[WorkItem]:
-    items: list[WorkItem] = []
+    return list(iter_items(spec, campaign_id))
+
+
+def iter_items(spec: CampaignSpec, campaign_id: str) -> Iterator[WorkItem]:
+    """The campaign's work items in plan order, one at a time (a million-item plan never sits in memory)."""
     for m in spec.models:
         for name in spec.surveys:
             q = questionnaires.load(name)
             for question in q.questions:
                 for s in range(spec.samples):
                     seed = item_seed(spec.seed, m.id, "survey", q.name, question.id, s)
-                    items.append(
-                        WorkItem(
-                            key=item_key(campaign_id, m.id, "survey", q.name, question.id, s),
-                            campaign_id=campaign_id, model=m.id, kind="survey", source=q.name,
-                            item_id=question.id, sample=s, seed=seed,
-                            permutation=permutation(question, spec.ordering, seed),
-                        )
+                    yield WorkItem(
+                        key=item_key(campaign_id, m.id, "survey", q.name, question.id, s),
+                        campaign_id=campaign_id, model=m.id, kind="survey", source=q.name,
+                        item_id=question.id, sample=s, seed=seed,
+                        permutation=permutation(question, spec.ordering, seed),
                     )
         for name in spec.refusals:
             ps = probesets.load(name)
             for prompt in ps.prompts:
                 for s in range(spec.samples):
-                    items.append(
-                        WorkItem(
-                            key=item_key(campaign_id, m.id, "refusal", ps.name, prompt.id, s),
-                            campaign_id=campaign_id, model=m.id, kind="refusal", source=ps.name,
-                            item_id=prompt.id, sample=s,
-                            seed=item_seed(spec.seed, m.id, "refusal", ps.name, prompt.id, s),
-                        )
+                    yield WorkItem(
+                        key=item_key(campaign_id, m.id, "refusal", ps.name, prompt.id, s),
+                        campaign_id=campaign_id, model=m.id, kind="refusal", source=ps.name,
+                        item_id=prompt.id, sample=s,
+                        seed=item_seed(spec.seed, m.id, "refusal", ps.name, prompt.id, s),
                     )
-    return items

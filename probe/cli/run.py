@@ -88,9 +88,9 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
     store.set_state(cid, "running", None, mode="fleet" if broker else "embedded")
     try:
         if broker:
-            keys = store.keys(cid, "pending") if keys is None else keys
-            tasks = dispatch.enqueue(broker, cid, keys, spec.concurrency, store=store)
-            err.print(f"enqueued {tasks} tasks ({len(keys)} items) on {dispatch._redact(broker)}")
+            tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending") if keys is None else keys,
+                                     spec.concurrency, store=store)
+            err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
             if not no_wait:
                 _wait_fleet(store, cid, broker, n)
         else:

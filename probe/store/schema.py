@@ -37,7 +37,7 @@ class Campaign(Base):
 class Item(Base):
     __tablename__ = "items"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))  # indexed by the two below
     model: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # survey | refusal
     source: Mapped[str] = mapped_column(String(100))
