@@ -48,7 +48,6 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
     On Ctrl-C every process saves what it has received and the campaign is left paused, to be resumed.
     A new (queued) campaign is started here; a paused or cancelled one is left as it is (tasks skip its items)."""
     store.set_state(campaign_id, "running", None, only_from=("queued",), mode="embedded")
-    store.set_state(campaign_id, "running", only_from=("queued",))
     keys = store.keys(campaign_id, "pending")
     if processes <= 1 or len(keys) < 2 * processes:
         done = failed = 0
