@@ -197,15 +197,11 @@ def validate(spec: CampaignSpec) -> dict:
 def create(store: Store, spec: CampaignSpec, mode: str) -> tuple[str, int]:
     content = validate(spec)
     cid = new_id()
-    items = plan.expand(spec, cid)  # reads the files again: they must still be what content holds
-    hashes = hashes_of(content)
-    if (now := prompt_hashes(spec)) != hashes:
-        changed = ", ".join(f for f in hashes if now.get(f) != hashes[f])
-        raise ProbeError(f"{changed} changed while the campaign was being created; nothing was written, run it again")
+    surveys, sets = surveys_from(content), probesets_from(content)  # plan from exactly what is stored
+    n = plan.count(spec, surveys, sets)
     store.create_campaign(
-        {"id": cid, "spec": spec.model_dump(mode="json"), "prompt_hashes": hashes, "content": content,
-         "code_revision": code_revision(), "package_versions": package_versions(), "n_items": len(items),
-         "mode": mode},
-        items,
+        {"id": cid, "spec": spec.model_dump(mode="json"), "prompt_hashes": hashes_of(content), "content": content,
+         "code_revision": code_revision(), "package_versions": package_versions(), "n_items": n, "mode": mode},
+        plan.iter_items(spec, cid, surveys, sets),
     )
-    return cid, len(items)
+    return cid, n

@@ -54,9 +54,15 @@ def permutation(question: Question, ordering: Ordering, seed: int) -> list[int]:
     return out
 
 
-def count(spec: CampaignSpec) -> int:
-    per_model = sum(len(questionnaires.load(n).questions) for n in spec.surveys)
-    per_model += sum(len(probesets.load(n).prompts) for n in spec.refusals)
+def _sources(spec: CampaignSpec, surveys: dict | None, sets: dict | None):
+    """The questionnaires and prompt sets to plan from: given (a campaign's stored content), or from disk."""
+    return (list(surveys.values()) if surveys is not None else [questionnaires.load(n) for n in spec.surveys],
+            list(sets.values()) if sets is not None else [probesets.load(n) for n in spec.refusals])
+
+
+def count(spec: CampaignSpec, surveys: dict | None = None, sets: dict | None = None) -> int:
+    qs, ps = _sources(spec, surveys, sets)
+    per_model = sum(len(q.questions) for q in qs) + sum(len(p.prompts) for p in ps)
     return per_model * spec.samples * len(spec.models)
 
 
@@ -64,11 +70,12 @@ def expand(spec: CampaignSpec, campaign_id: str) -> list[WorkItem]:
     return list(iter_items(spec, campaign_id))
 
 
-def iter_items(spec: CampaignSpec, campaign_id: str) -> Iterator[WorkItem]:
+def iter_items(spec: CampaignSpec, campaign_id: str, surveys: dict | None = None,
+               sets: dict | None = None) -> Iterator[WorkItem]:
     """The campaign's work items in plan order, one at a time (a million-item plan never sits in memory)."""
+    qs, pss = _sources(spec, surveys, sets)
     for m in spec.models:
-        for name in spec.surveys:
-            q = questionnaires.load(name)
+        for q in qs:
             for question in q.questions:
                 for s in range(spec.samples):
                     seed = item_seed(spec.seed, m.id, "survey", q.name, question.id, s)
@@ -78,8 +85,7 @@ def iter_items(spec: CampaignSpec, campaign_id: str) -> Iterator[WorkItem]:
                         item_id=question.id, sample=s, seed=seed,
                         permutation=permutation(question, spec.ordering, seed),
                     )
-        for name in spec.refusals:
-            ps = probesets.load(name)
+        for ps in pss:
             for prompt in ps.prompts:
                 for s in range(spec.samples):
                     yield WorkItem(

@@ -200,15 +200,19 @@ def test_workers_and_reports_ask_the_stored_questions(spec, survey_file, probe_f
     assert len(campaigns.drift(store.campaign(cid))) == 2
 
 
-def test_create_refuses_a_file_that_changes_while_it_plans(spec, survey_file, tmp_path, monkeypatch):
+def test_create_plans_from_the_stored_copy_even_if_the_file_changes_meanwhile(spec, survey_file, tmp_path,
+                                                                             monkeypatch):
     store = Store(f"sqlite:///{tmp_path / 'c.db'}")
-    real = plan.expand
+    real = plan.count
 
     def edited_meanwhile(*a, **k):
         edit(survey_file, SEX_TEXT, "What is your sex?")
         return real(*a, **k)
 
-    monkeypatch.setattr(plan, "expand", edited_meanwhile)
-    with pytest.raises(ProbeError, match="changed while the campaign was being created"):
-        campaigns.create(store, spec, "embedded")
-    assert store.campaigns() == []
+    monkeypatch.setattr(plan, "count", edited_meanwhile)
+    cid, n = campaigns.create(store, spec, "embedded")
+    stored = store.campaign(cid)
+    ctx = execute.context(store, cid)
+    assert ctx.surveys["mini"].question("SEX").text == SEX_TEXT  # what was validated is what is asked
+    assert len(store.keys(cid, None)) == n
+    assert len(campaigns.drift(stored)) == 1  # and the report says the file moved on since
