@@ -12,7 +12,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never break a line: hints carry commands to copy (probe resume ID)
 out = Console()
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store (env PROBE_DB; default: SQLite in the user data dir).")]
