@@ -95,7 +95,9 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
 
 def _survey_label(ctx: CampaignContext, item: Item, c, mode: str) -> dict:
     shown = item.permutation
-    if c.top_logprobs and mode in ("auto", "logprobs"):
+    if c.letter_probs and mode in ("auto", "logprobs"):  # exact (the local model): no fill rule needed
+        a = answers.from_letter_probs(c.letter_probs, shown)
+    elif c.top_logprobs and mode in ("auto", "logprobs"):
         a = answers.from_logprobs(c.top_logprobs, shown)
     else:
         q = ctx.surveys[item.source].question(item.item_id)
@@ -103,7 +105,7 @@ def _survey_label(ctx: CampaignContext, item: Item, c, mode: str) -> dict:
     return {"labeller": "answers", "labeller_version": a.mode, "label": "invalid" if a.invalid else "answered",
             "option_code": a.option_code, "letter_probs": a.letter_probs,
             "option_probs": {str(k): v for k, v in a.option_probs.items()} if a.option_probs else None,
-            "p_refusal": None}
+            "p_refusal": None, "letter_mass": a.letter_mass, "reason": a.invalid_reason}
 
 
 def _label_refusals(results: list[dict]) -> None:
@@ -201,8 +203,11 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         # then queue for the one event loop, wave after wave; spread out, each finds the loop free.
         if len(items) > 2 * concurrency:  # only worth it when workers come round again
             await asyncio.sleep(i * RAMP_S)
-        while not queue.empty() and await gate.allows():
-            it = queue.get_nowait()
+        while await gate.allows():
+            try:  # not queue.empty() then get: the gate's await lets another worker take the last item between
+                it = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
             ctx = context(store, it.campaign_id)
             r = await _one(ctx, it)
             if r["status"] == "retry":

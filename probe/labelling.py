@@ -22,7 +22,7 @@ BATCH = 256
 def label_row(labeller_version: str, label: str, p_refusal: float, labeller: str = LABELLER) -> dict:
     """A refusal-probe label row: a classifier's (labeller "refusal") or a person's (labeller "gold")."""
     return {"labeller": labeller, "labeller_version": labeller_version, "label": label, "p_refusal": p_refusal,
-            "option_code": None, "option_probs": None, "letter_probs": None}
+            "option_code": None, "option_probs": None, "letter_probs": None, "letter_mass": None, "reason": None}
 
 
 def classifier_id(clf) -> str:

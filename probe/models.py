@@ -41,6 +41,7 @@ class Completion:
     usage: dict = field(default_factory=dict)
     cost: float | None = None
     latency_s: float = 0.0
+    letter_probs: dict[str, float] | None = None  # exact first-token probability per letter (the local model)
 
 
 class CallError(Exception):
@@ -118,6 +119,12 @@ class _Batcher:
                     fut.set_exception(e) if not fut.done() else None
 
 
+def _with_letters(model_response: ModelResponse, letters: dict[str, float] | None) -> ModelResponse:
+    if letters is not None:  # LiteLLM keeps _hidden_params through acompletion; acall reads it back
+        model_response._hidden_params["probe_letter_probs"] = letters
+    return model_response
+
+
 class LocalProvider(CustomLLM):
     def __init__(self):
         super().__init__()
@@ -131,16 +138,17 @@ class LocalProvider(CustomLLM):
         want_lp = bool(optional_params.get("logprobs"))
         k = max(optional_params.get("top_logprobs") or 1, 1)
         top = None
-        if want_lp:  # exact next-token probabilities; survey items (max_tokens 1) need nothing else
-            top = await self._batcher(("lp", model), lambda lm, ps: [
-                r[:kk] for r, (_, kk) in zip(lm.next_token_logprobs([m for m, _ in ps], max(kk for _, kk in ps)), ps)
+        letters = None
+        if want_lp:  # exact next-token probabilities (top-k, and every letter's from the full distribution)
+            top, letters = await self._batcher(("lp", model), lambda lm, ps: [
+                (top[:kk], lp) for (top, lp), (_, kk) in zip(lm.next_token([m for m, _ in ps], max(kk for _, kk in ps)), ps)
             ]).submit((messages, k))
-            if max_tokens == 1:
-                return _fill(model_response, f"local/{model}", top[0][0], top, True)
+            if max_tokens == 1:  # survey items need nothing else
+                return _with_letters(_fill(model_response, f"local/{model}", top[0][0], top, True), letters)
         temperature = optional_params.get("temperature", 0.0) or 0.0
         text, finish = await self._batcher(("gen", model, max_tokens, temperature), lambda lm, ps: lm.generate(
             [m for m, _ in ps], max_tokens, temperature, [s for _, s in ps])).submit((messages, optional_params.get("seed")))
-        return _fill(model_response, f"local/{model}", text, top, want_lp, finish)
+        return _with_letters(_fill(model_response, f"local/{model}", text, top, want_lp, finish), letters)
 
     def _batcher(self, key: tuple, fn) -> _Batcher:
         """One batcher per kind of request (logprobs; decode with the same length and temperature)."""
@@ -268,6 +276,7 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
         text=choice.message.content, top_logprobs=top, finish_reason=choice.finish_reason,
         usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
         cost=(r._hidden_params or {}).get("response_cost"), latency_s=time.perf_counter() - t0,
+        letter_probs=(r._hidden_params or {}).get("probe_letter_probs"),
     )
 
 
