@@ -62,16 +62,19 @@ def test_campaign_and_items_written_together_or_not_at_all(store, monkeypatch):
     spec = CampaignSpec(models=[ModelSpec(id="sim/uniform")], surveys=["acs2019"], samples=1)
     from probe import plan
 
-    real = plan.expand
+    real = plan.iter_items
+    big = spec.model_copy(update={"samples": 300})
 
-    def broken(*a, **k):
-        real(*a, **k)
-        raise RuntimeError("crash after planning, before the write")
+    def broken(_spec, cid, *a, **k):  # items are streamed into the write: crash after 7,500 rows went in
+        yield from real(big, cid)
+        raise RuntimeError("crash midway through the items")
 
-    monkeypatch.setattr(plan, "expand", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(plan, "iter_items", broken)
+    with pytest.raises(RuntimeError, match="midway"):
         campaigns.create(store, spec, "embedded")
     assert store.campaigns() == []
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 0
 
 
 def test_sim_behaviours():
