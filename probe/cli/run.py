@@ -80,16 +80,19 @@ def run(
 def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool = False,
           processes: int | None = None, keys: list[str] | None = None) -> None:
     """Run a campaign's pending items (all, or `keys`) embedded or on the fleet, showing progress; print its id
-    last. Ctrl-C leaves it paused with the `probe resume` line to continue it. Used by run and resume."""
+    last. Ctrl-C leaves an embedded campaign paused, with the `probe resume` line to continue it (a fleet one
+    goes on on the workers). Used by run and resume."""
     from probe import dispatch
     from probe.errors import ProbeError
 
     n = store.campaign(cid).n_items
     store.set_state(cid, "running", None, mode="fleet" if broker else "embedded")
+    enqueued = False
     try:
         if broker:
             tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending") if keys is None else keys,
                                      spec.concurrency, store=store)
+            enqueued = True
             err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
             if not no_wait:
                 _wait_fleet(store, cid, broker, n)
@@ -102,8 +105,15 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
                 dispatch.run_embedded(store, cid, spec.concurrency,
                                       lambda d, f: prog.update(t, completed=d + f, failed=f), processes=procs)
     except KeyboardInterrupt:
-        store.set_state(cid, "paused", "interrupted (Ctrl-C)", only_from=("running",))
-        err.print(f"interrupted: campaign {cid} is paused; continue it with: probe resume {cid}")
+        if enqueued:  # the fleet goes on with it; only the waiting stopped
+            err.print(f"stopped waiting: campaign {cid} goes on on the fleet; follow it with: probe status {cid} "
+                      f"--watch (stop it with: probe cancel {cid})")
+        elif broker:  # part of it was never enqueued: the watchdog (probe beat) or a resume sends the rest
+            err.print(f"interrupted while enqueuing: continue it with: probe resume {cid} --broker "
+                      f"{dispatch._redact(broker)}")
+        else:
+            store.set_state(cid, "paused", "interrupted (Ctrl-C)", only_from=("running",))
+            err.print(f"interrupted: campaign {cid} is paused; continue it with: probe resume {cid}")
         print(cid)
         raise SystemExit(130) from None
     except Exception as e:
