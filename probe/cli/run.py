@@ -117,7 +117,7 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
         print(cid)
         raise SystemExit(130) from None
     except Exception as e:
-        if not isinstance(e, ProbeError):
+        if not isinstance(e, ProbeError) and not enqueued:  # a fleet campaign goes on whatever befell its client
             store.set_state(cid, "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
                             only_from=("running",))
             err.print(f"[red]campaign {cid} failed: {type(e).__name__}: {e}[/]; after fixing the cause: "
