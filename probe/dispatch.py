@@ -37,7 +37,10 @@ async def _rounds(store: Store, keys: list[str], concurrency: int,
 
 def _child(db_url: str, keys: list[str], concurrency: int) -> None:
     # a new Store: a forked process never reuses the parent's connections
-    asyncio.run(_rounds(Store(db_url), keys, concurrency))
+    try:
+        asyncio.run(_rounds(Store(db_url), keys, concurrency))
+    except KeyboardInterrupt:  # Ctrl-C: process() saved what it received; the parent reports it, no traceback here
+        raise SystemExit(130) from None
 
 
 def run_embedded(store: Store, campaign_id: str, concurrency: int,
