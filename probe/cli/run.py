@@ -6,15 +6,18 @@ import os
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from probe.cli.common import BrokerOpt, DbOpt, broker_url, db_url, err, quiet_logs
-from probe.spec import CampaignSpec, ModelSpec, load_spec_file
+
+# probe.spec (pydantic, yaml) and rich.progress are imported where used: every `probe` command imports this module
+# to register `run`, and `probe status` must start fast.
 
 DEFAULT_MODEL = "local/smollm2-135m"
 
 
-def _progress() -> Progress:
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=err, transient=False)
@@ -46,6 +49,7 @@ def run(
     from pydantic import ValidationError
 
     from probe import campaigns, dispatch
+    from probe.spec import CampaignSpec, ModelSpec, load_spec_file
     from probe.errors import ProbeError
     from probe.render import TEMPLATES
     from probe.store import open_store
