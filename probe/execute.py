@@ -72,9 +72,7 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
     else:
         max_tokens = spec.refusal_max_tokens()
     msgs = _messages(ctx, item)
-    params = {"model": spec.id, "api_base": spec.api_base, "temperature": spec.temperature,
-              "max_tokens": max_tokens, "seed": item.seed, "logprobs": want_lp,
-              "top_logprobs": spec.top_logprobs if want_lp else None}
+    params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
                 "attempts": item.attempts + 1}
@@ -89,8 +87,26 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
                     finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s)
     result = {"key": item.key, "status": "done", "response": response, "labels": []}
     if survey:
-        result["labels"].append(_survey_label(ctx, item, c, mode))
+        label = _survey_label(ctx, item, c, mode)
+        if want_lp and label["labeller_version"] == "text":  # logprobs asked, the answer read from the text
+            params["text_fallback"] = ("LiteLLM dropped logprobs for this provider" if "logprobs" in params["dropped"]
+                                       else "the response had no logprobs")
+        result["labels"].append(label)
     return result
+
+
+def sent_params(spec: ModelSpec, asked: dict) -> dict:
+    """A response's stored params: what was sent. Each of temperature, max_tokens, seed, logprobs, top_logprobs
+    holds the value that reached the provider (None, for logprobs False, when LiteLLM dropped it or it was not
+    asked); `sent` and `dropped` name the parameters LiteLLM passed on and those it dropped (models.dropped_params).
+    A survey answer asked in logprobs (or auto) mode but read from the text also gets `text_fallback`, the reason."""
+    from probe import models
+
+    dropped = models.dropped_params(spec, asked)
+    sent = {k: v for k, v in asked.items() if k not in dropped}
+    return {"model": spec.id, "api_base": spec.api_base, "temperature": sent.get("temperature"),
+            "max_tokens": sent.get("max_tokens"), "seed": sent.get("seed"), "logprobs": bool(sent.get("logprobs")),
+            "top_logprobs": sent.get("top_logprobs"), "sent": list(sent), "dropped": dropped}
 
 
 def _survey_label(ctx: CampaignContext, item: Item, c, mode: str) -> dict:

@@ -27,7 +27,8 @@ from probe.spec import ModelSpec  # noqa: E402
 log = logging.getLogger(__name__)
 litellm.suppress_debug_info = True
 litellm.telemetry = False
-litellm.drop_params = True  # a provider without logprobs answers in text; answers.py parses either
+litellm.drop_params = True  # a provider without logprobs answers in text; answers.py parses either. What it drops is
+# never sent: `dropped_params` names it, and execute stores only what was sent (params `sent` / `dropped`).
 
 SIMULATOR_PREFIX = "sim/"
 OFFLINE_PROVIDERS = ("local", "sim")
@@ -241,10 +242,53 @@ def _api_key(spec: ModelSpec) -> str | None:
     return None
 
 
+def call_params(spec: ModelSpec, *, seed: int, max_tokens: int, logprobs: bool) -> dict:
+    """The model parameters `acall` asks LiteLLM to send, by their OpenAI names."""
+    params = dict(temperature=spec.temperature, max_tokens=max_tokens, seed=seed)
+    if logprobs:
+        params.update(logprobs=True, top_logprobs=max(spec.top_logprobs, 1))
+    return params
+
+
+_sent_cache: dict[tuple, bool] = {}
+
+
+def dropped_params(spec: ModelSpec, params: dict) -> list[str]:
+    """The names in `params` (as `call_params` gives them) that LiteLLM, with drop_params on, does not send to this
+    model's provider (perplexity/...: logprobs, top_logprobs and seed; cerebras/...: logprobs; openai/o1 and gpt-5:
+    a temperature other than 1; gemini/...: top_logprobs).
+
+    Decided as LiteLLM decides it, by its own get_optional_params, one parameter at a time: a parameter that adds
+    nothing to what the provider is sent without it was dropped. One that is renamed on the way (max_tokens ->
+    max_completion_tokens, mistral's seed -> random_seed) counts as sent. When the provider cannot be told, or
+    LiteLLM's check fails, nothing is said to be dropped (the call itself would fail the same way)."""
+    try:
+        model, provider, _, _ = litellm.get_llm_provider(spec.id, api_base=spec.api_base)
+    except Exception:
+        return []
+    out = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        key = (model, provider, name, None if name == "seed" else value)  # whether a seed goes does not hang on its value
+        if key not in _sent_cache:
+            try:
+                base = litellm.utils.get_optional_params(model=model, custom_llm_provider=provider, drop_params=True)
+                one = litellm.utils.get_optional_params(model=model, custom_llm_provider=provider, drop_params=True,
+                                                        **{name: value})
+                _sent_cache[key] = one != base
+            except Exception as e:  # noqa: BLE001 - LiteLLM's own check; the call reports the real error
+                log.debug("dropped_params(%s, %s): %s", spec.id, name, e)
+                _sent_cache[key] = True
+        if not _sent_cache[key]:
+            out.append(name)
+    return out
+
+
 async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens: int, logprobs: bool,
                 timeout: float, num_retries: int) -> Completion:
-    kwargs = dict(model=spec.id, messages=messages, temperature=spec.temperature, max_tokens=max_tokens,
-                  seed=seed, timeout=timeout, num_retries=num_retries)
+    kwargs = dict(model=spec.id, messages=messages, timeout=timeout, num_retries=num_retries,
+                  **call_params(spec, seed=seed, max_tokens=max_tokens, logprobs=logprobs))
     if spec.api_base:
         kwargs["api_base"] = spec.api_base
     try:
@@ -253,8 +297,6 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
         raise CallError("permanent", str(e)) from None
     if key is not None:
         kwargs["api_key"] = key
-    if logprobs:
-        kwargs.update(logprobs=True, top_logprobs=max(spec.top_logprobs, 1))
     t0 = time.perf_counter()
     try:
         r = await litellm.acompletion(**kwargs)

@@ -7,17 +7,27 @@ models.<model>.refusals.<set> with n, refusals, refusal_rate, ci95 [lo, hi], by_
 Added by probe.analysis (bootstrap 95% intervals): per question vs_baseline.<population> (shares, kl, tv,
 wasserstein, each with *_ci95; None = no baseline), chi2_uniform, modal_answer/modal_share, *_ci95 of
 normalized_entropy, kl_to_uniform and a_bias; per survey `analysis` (population ranking, closer-than-uniform share).
+How answers were read: per question letter_mass (mean first-token probability on the option letters over the answers
+that have one, logprobs and exact; None when all were read from text) and invalid_reasons (reason -> count, every
+"letter mass x < 0.1" counted as "letter mass < 0.1"); per survey summary mean_letter_mass (mean over questions),
+invalid_reasons (summed), answer_modes ({logprobs, exact, text} -> answers read that way), fallback_to_text (answers
+asked in logprobs or auto mode but read from the text: LiteLLM dropped logprobs for the provider, or the response had
+none) and dropped_params (parameter -> answers whose call LiteLLM sent without it, e.g. seed).
+Baselines: --baseline, else the campaign's, else spec.DEFAULT_BASELINES (uniform, us_2019). A default population that
+does not fit a survey's questionnaire (us_2019 is for acs2019) is left out of that survey; any other is an error.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from probe import analysis, campaigns, metrics, questionnaires
 from probe.render import LETTERS
+from probe.spec import DEFAULT_BASELINES
 from probe.store import Store
 
 REFUSED = ("refusal", "partial")
@@ -33,6 +43,11 @@ class QuestionData:
     invalid: int = 0
     errors: int = 0
     pending: int = 0
+    letter_mass: list[float] = field(default_factory=list)  # per labelled answer that has one
+    invalid_reasons: Counter = field(default_factory=Counter)
+    modes: Counter = field(default_factory=Counter)  # answer mode really used -> labelled answers
+    fallback_to_text: int = 0  # logprobs asked, the answer read from the text
+    dropped: Counter = field(default_factory=Counter)  # parameter LiteLLM dropped -> labelled answers
 
     def matrix(self) -> np.ndarray:
         return np.asarray(self.option_probs, dtype=float).reshape(-1, len(self.question.options))
@@ -58,8 +73,11 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
             elif item.status == "failed" or lab is None:
                 d.errors += 1
             elif lab.label == "invalid":
+                _how_read(d, lab, resp)
                 d.invalid += 1
+                d.invalid_reasons[reason_kind(lab.reason)] += 1
             else:
+                _how_read(d, lab, resp)
                 d.option_probs.append([lab.option_probs.get(str(c), 0.0) for c in q.codes])
                 d.letter_probs.append(lab.letter_probs)
         else:
@@ -76,11 +94,30 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
     return surveys, refusals
 
 
+def reason_kind(reason: str | None) -> str:
+    """An invalid answer's reason for counting: the stored one, with a letter mass's value left out."""
+    return re.sub(r"^letter mass \S+ <", "letter mass <", reason) if reason else "no reason stored"
+
+
+def _how_read(d: QuestionData, lab, resp) -> None:
+    """Count how a labelled answer was read: its mode, a text fallback, dropped parameters, its letter mass."""
+    params = (resp.params if resp is not None else None) or {}
+    dropped = params.get("dropped") or []
+    d.modes[lab.labeller_version] += 1
+    if lab.labeller_version == "text" and (params.get("logprobs") or "logprobs" in dropped):
+        d.fallback_to_text += 1
+    d.dropped.update(dropped)
+    if lab.letter_mass is not None:
+        d.letter_mass.append(lab.letter_mass)
+
+
 def question_stats(d: QuestionData, baselines: dict[str, np.ndarray | None]) -> dict:
     q = d.question
     k = len(q.options)
     n_valid = len(d.option_probs)
-    out = {"text": q.text, "n": n_valid + d.invalid, "invalid": d.invalid, "errors": d.errors}
+    out = {"text": q.text, "n": n_valid + d.invalid, "invalid": d.invalid, "errors": d.errors,
+           "letter_mass": float(np.mean(d.letter_mass)) if d.letter_mass else None,
+           "invalid_reasons": dict(d.invalid_reasons.most_common())}
     if n_valid == 0:
         return out | {"distribution": None, "position_shares": None, "a_bias": None, "normalized_entropy": None,
                       "kl_to_uniform": None, "kl_to_baseline": {b: None for b in baselines}}
@@ -101,19 +138,40 @@ def _mean(values) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def survey_summary(questions: dict[str, dict], baseline_names: list[str]) -> dict:
+ANSWER_MODES = ("logprobs", "exact", "text")
+
+
+def how_read(data) -> dict:
+    """answer_modes, fallback_to_text and dropped_params over QuestionData (a survey's questions)."""
+    modes, dropped, fallback = Counter(), Counter(), 0
+    for d in data:
+        modes.update(d.modes)
+        dropped.update(d.dropped)
+        fallback += d.fallback_to_text
+    return {"answer_modes": {m: modes.get(m, 0) for m in ANSWER_MODES} | {m: n for m, n in modes.items()
+                                                                           if m not in ANSWER_MODES},
+            "fallback_to_text": fallback, "dropped_params": dict(dropped.most_common())}
+
+
+def survey_summary(questions: dict[str, dict], baseline_names: list[str], data=None) -> dict:
+    """The survey's means; `data` (its QuestionData) adds answer_modes, fallback_to_text and dropped_params."""
     qs = list(questions.values())
     n = sum(q["n"] for q in qs)
+    reasons = Counter()
+    for q in qs:
+        reasons.update(q.get("invalid_reasons") or {})
     return {
         "n_questions": len(qs),
         "n_answers": n,
         "invalid_rate": (sum(q["invalid"] for q in qs) / n) if n else None,
+        "invalid_reasons": dict(reasons.most_common()),
+        "mean_letter_mass": _mean(q.get("letter_mass") for q in qs),
         "errors": sum(q["errors"] for q in qs),
         "mean_a_bias": _mean(q["a_bias"] for q in qs),
         "mean_normalized_entropy": _mean(q["normalized_entropy"] for q in qs),
         "mean_kl_to_uniform": _mean(q["kl_to_uniform"] for q in qs),
         "mean_kl_to_baseline": {b: _mean(q["kl_to_baseline"].get(b) for q in qs) for b in baseline_names},
-    }
+    } | (how_read(data) if data is not None else {})
 
 
 def rate(rows: list[dict]) -> dict:
@@ -166,6 +224,22 @@ def _letters(d: QuestionData) -> np.ndarray | None:
     return a if a.ndim == 2 and a.shape == (len(d.option_probs), len(d.question.options)) else None
 
 
+def _load_baselines(names: list[str], questionnaire, strict: set[str]) -> dict:
+    """The populations a survey is compared with: a default (spec.DEFAULT_BASELINES) that does not fit the
+    questionnaire is left out, unless named with --baseline (strict); any other that does not fit is an error."""
+    from probe import baselines as bl
+    from probe.errors import DataFileError
+
+    out = {}
+    for b in names:
+        try:
+            out[b] = bl.load(b, questionnaire)
+        except DataFileError:
+            if b not in DEFAULT_BASELINES or b in strict:
+                raise
+    return out
+
+
 def build(store: Store, campaign_id: str, baseline_names: list[str] | None = None, states: bool = False,
           n_boot: int = analysis.N_BOOT) -> dict:
     """The report dict; states=True adds every available state table (NAME_ST) to the baselines."""
@@ -173,7 +247,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
 
     c = store.campaign(campaign_id)
     spec = c.spec
-    names = list(baseline_names or spec.get("baselines") or ["uniform"])
+    names = list(baseline_names or spec.get("baselines") or DEFAULT_BASELINES)
     if states:
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
     prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
@@ -201,7 +275,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
         for sname, qdata in surveys.get(m, {}).items():
             qq = questionnaire_of[sname]
             if sname not in loaded_by_survey:
-                loaded_by_survey[sname] = {b: bl.load(b, qq) for b in names}
+                loaded_by_survey[sname] = _load_baselines(names, qq, strict=set(baseline_names or []))
             loaded = loaded_by_survey[sname]
             for b, base in loaded.items():
                 report["baselines"].setdefault(b, {"title": getattr(base, "title", b), "source": bl.origin(b)})
@@ -215,7 +289,8 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
                 {b: {q.id: base.vector_for(q) for q in qq.questions} for b, base in loaded.items()}, n_boot=n_boot)
             for v, extra in per_q.items():
                 qs[v].update(extra)
-            entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, names), "analysis": summary}
+            entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, list(loaded), qdata.values()),
+                                       "analysis": summary}
         for pname, rows in refusals.get(m, {}).items():
             entry["refusals"][pname] = refusal_stats(rows)
         report["models"][m] = entry

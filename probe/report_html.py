@@ -14,7 +14,7 @@ import json
 from html import escape
 
 from probe.analysis import UNIFORM, state_baselines
-from probe.report_text import refusal_notes
+from probe.report_text import answer_warnings, reasons_text, refusal_notes
 from probe.report_figures import (
     MODEL_COLOURS,
     POP_COLOURS,
@@ -64,6 +64,10 @@ GUIDE = [
      "same answer (the 'correct answer' effect of Park et al.), about 1/k = no agreement."),
     ("TV, Wasserstein", "Total variation = half the summed absolute difference of shares (0 to 1); Wasserstein = "
      "how far, in option steps, answers must move on ordered scales (age, income)."),
+    ("Letter mass", "The first-token probability on the option letters shown, averaged over a question's answers "
+     "(logprobs and exact answers; text answers have none). An answer with letter mass below 0.1, or no letter in "
+     "the top-k at all, is invalid: the model was not answering with a letter. Low mass beside a high invalid rate "
+     "means the model mostly answered in prose."),
     ("Intervals", "[lo, hi] are 95% bootstrap intervals over samples (refusal rates: Wilson intervals). "
      "'no baseline' means the population has no figure for that question; it is skipped, never guessed."),
     ("Simulator", "A simulated respondent with declared behaviour, used to check the pipeline; not a language model."),
@@ -136,7 +140,7 @@ def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
     an = rows[0][2]["analysis"]
     pops = [p for p in an["populations"] if p != UNIFORM]
     shown = [p for p in pops if p not in set(state_baselines(pops))]
-    head = ("<tr><th class='l'>model</th><th>answers</th><th>invalid rate</th><th>mean A-bias</th>"
+    head = ("<tr><th class='l'>model</th><th>answers</th><th>invalid rate</th><th>mean letter mass</th><th>mean A-bias</th>"
             "<th>mean norm. entropy</th><th>mean KL to uniform</th><th>modal share</th>"
             + "".join(f"<th>closer to {escape(p)} than uniform</th><th>mean KL to {escape(p)}</th>" for p in shown)
             + "<th class='l'>closest (lowest mean KL)</th></tr>")
@@ -145,7 +149,8 @@ def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
         a, sm = s["analysis"], s["summary"]
         badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
         best = a["ranking"][0] if a["ranking"] else None
-        cells = [f"{sm['n_answers']}", _f(sm["invalid_rate"]), _est(a["a_bias"]), _est(a["normalized_entropy"]),
+        cells = [f"{sm['n_answers']}", _f(sm["invalid_rate"]), _f(sm.get("mean_letter_mass")), _est(a["a_bias"]),
+                 _est(a["normalized_entropy"]),
                  _est(a["kl_to_uniform"]), _est(a["modal_share"])]
         for p in shown:
             pp = a["populations"][p]
@@ -155,6 +160,10 @@ def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
         out.append(f"<tr><td class='l'>{escape(name)}{badge}</td>" + "".join(f"<td>{c}</td>" for c in cells[:-1])
                    + f"<td class='l'>{cells[-1]}</td></tr>")
     out.append("</table>")
+    for name, _, s in rows:
+        if warnings := answer_warnings(s["summary"]):
+            out.append(f'<div class="warn" role="alert"><b>&#9888; {escape(name)}: answers not read as asked</b><ul>'
+                       + "".join(f"<li>{escape(x)}</li>" for x in warnings) + "</ul></div>")
     ent = {p: a for p in pops if (a := an["populations"][p]["population_normalized_entropy"]) is not None
            and p in shown}
     out.append(overview_figure([(n, m, s["analysis"]) for n, m, s in rows], ent))
@@ -200,6 +209,12 @@ def _divergence(rows: list[tuple[str, dict, dict]]) -> list[str]:
     return out
 
 
+def _read(q: dict) -> str:
+    """A question's letter mass and invalid answers, with their reasons."""
+    why = f" ({escape(reasons_text(q['invalid_reasons']))})" if q.get("invalid_reasons") else ""
+    return f"letter mass {_f(q.get('letter_mass'))}, invalid {q['invalid']}{why}"
+
+
 def _questions(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
     pops = _question_pops(rows)
     legend = [(model_label(n, m), MODEL_COLOURS[i % len(MODEL_COLOURS)]) for i, (n, m, _) in enumerate(rows)]
@@ -222,8 +237,10 @@ def _questions(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
                 for p in pops:
                     v = (q.get("vs_baseline") or {}).get(p)
                     kls.append(f"KL {escape(p)} " + (f"{v['kl']:.3f}{_ci(v['kl_ci95'])}" if v else "no baseline"))
-                notes.append(f"<p><b>{escape(short(name, 40))}</b>: n {q['n']}, modal share "
+                notes.append(f"<p><b>{escape(short(name, 40))}</b>: n {q['n']}, {_read(q)}, modal share "
                              f"{_f(q.get('modal_share'))}; " + "; ".join(kls) + "</p>")
+            elif q:
+                notes.append(f"<p><b>{escape(short(name, 40))}</b>: n {q['n']}, {_read(q)}</p>")
         for j, p in enumerate(pops):
             v = (first.get("vs_baseline") or {}).get(p)
             if v:

@@ -93,7 +93,9 @@ READING_GUIDE = ("KL is KL(model || population) in bits: 0 = answers like the po
 
 def _summary_markdown(s: dict) -> str:
     sm, a = s["summary"], s.get("analysis")
-    tail = f"invalid rate {fmt(sm['invalid_rate'])} over {sm['n_answers']} answers."
+    tail = (f"invalid rate {fmt(sm['invalid_rate'])} over {sm['n_answers']} answers"
+            + (f" ({reasons_text(sm['invalid_reasons'])})" if sm.get("invalid_reasons") else "")
+            + f", mean letter mass {fmt(sm.get('mean_letter_mass'))}.")
     if not a:
         return (f"Mean A-bias {fmt(sm['mean_a_bias'])}, mean normalized entropy {fmt(sm['mean_normalized_entropy'])}, "
                 f"mean KL to uniform {fmt(sm['mean_kl_to_uniform'])}, " + tail)
@@ -114,9 +116,39 @@ def _ranking_markdown(a: dict) -> list[str]:
     return lines
 
 
+LETTER_MASS = ("the mean first-token probability on the option letters (logprobs and exact answers; below 0.1 an "
+               "answer is invalid)")
+
+
+def reasons_text(reasons: dict[str, int]) -> str:
+    return "; ".join(f"{r}: {n}" for r, n in reasons.items())
+
+
+def answer_warnings(sm: dict) -> list[str]:
+    """Lines that say a survey's answers were not all read the way the campaign asked: logprobs that fell back to
+    text, parameters LiteLLM dropped (never sent)."""
+    lines = []
+    dropped = sm.get("dropped_params") or {}
+    if n := sm.get("fallback_to_text"):
+        why = []
+        if d := min(dropped.get("logprobs", 0), n):
+            why.append(f"LiteLLM dropped logprobs for this provider on {d}")
+        if n - d:
+            why.append(f"{n - d} responses had none")
+        lines.append(f"logprobs fell back to text: {n} of {sm['n_answers']} answers were asked in logprobs mode but "
+                     f"read from the generated text ({', '.join(why)}); each counts as one answer, not first-token "
+                     "probabilities.")
+    if other := {p: k for p, k in dropped.items() if p not in ("logprobs", "top_logprobs")}:
+        lines.append("LiteLLM dropped parameters the provider does not take, so they were never sent: "
+                     + ", ".join(f"{p} ({k} answers)" for p, k in other.items())
+                     + ("; without a seed the answers cannot be reproduced by seed." if "seed" in other else "."))
+    return lines
+
+
 def survey_rows(q: dict, baselines: list[str]) -> list[str]:
     top = max(q["distribution"], key=q["distribution"].get) if q.get("distribution") else None
-    return [fmt(q["n"]), fmt(q["invalid"]), fmt(q["a_bias"]), fmt(q["normalized_entropy"]), fmt(q["kl_to_uniform"]),
+    return [fmt(q["n"]), fmt(q["invalid"]), fmt(q.get("letter_mass")), fmt(q["a_bias"]), fmt(q["normalized_entropy"]),
+            fmt(q["kl_to_uniform"]),
             *[fmt(q["kl_to_baseline"].get(b)) for b in baselines],
             f"{top} ({q['distribution'][top]:.2f})" if top else "–"]
 
@@ -139,12 +171,14 @@ def markdown(report: dict) -> str:
         for sname, s in m["surveys"].items():
             bnames = column_baselines(s["summary"])
             lines += [f"### Survey {sname}", "",
-                      "| question | n | invalid | A-bias | norm. entropy | KL to uniform | "
+                      "| question | n | invalid | letter mass | A-bias | norm. entropy | KL to uniform | "
                       + "".join(f"KL to {b} | " for b in bnames) + "modal answer |",
-                      "|---" * (7 + len(bnames)) + "|"]
+                      "|---" * (8 + len(bnames)) + "|"]
             for var, q in s["questions"].items():
                 lines.append(f"| {var} | " + " | ".join(survey_rows(q, bnames)) + " |")
-            lines += ["", _summary_markdown(s), ""]
+            lines += ["", _summary_markdown(s) + f" Letter mass: {LETTER_MASS}.", ""]
+            if warnings := answer_warnings(s["summary"]):
+                lines += [*(f"> ⚠️ **Warning:** {x}  " for x in warnings), ""]
             if hidden := state_baselines(list(s["summary"]["mean_kl_to_baseline"])):
                 lines += [f"{len(hidden)} state populations ({hidden[0]} ...) have no column above; see the ranking.",
                           ""]

@@ -28,7 +28,8 @@ def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
     try:
         store = open_store(os.environ["PROBE_DB"])
         spec = execute.context(store, campaign_id).spec
-        failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S))
+        failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S,
+                                      owner=self.request.id))
         again = execute.after_round(store, campaign_id, failed, round_)
     except Exception as e:  # database down, a classifier error...: never leave the items with no message
         reason = f"task error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"

@@ -127,7 +127,7 @@ def resume(
 ) -> None:
     """Continue a campaign after Ctrl-C, a crash, a lost Redis or a cancel: enqueues exactly the items not done,
     embedded or on the fleet (--broker / PROBE_BROKER). Prints the campaign id last."""
-    from probe import dispatch, lifecycle, watchdog
+    from probe import dispatch, lifecycle
     from probe.cli.run import drive
     from probe.spec import CampaignSpec
     from probe.store import open_store
@@ -142,13 +142,11 @@ def resume(
         dispatch.check_timeouts(spec)
     was = c.state
     todo = lifecycle.prepare_resume(store, campaign_id, retry_failed)
-    keys = None
-    if broker and was == "running" and c.mode == "fleet":  # messages may still be live: send only the orphans
-        keys = watchdog.orphans(store, broker, campaign_id)
-        err.print(f"campaign {campaign_id} was running on the fleet: {len(keys)} of {todo} items had no task")
-    else:
-        err.print(f"resuming campaign {campaign_id} ({was}): {todo} items to run")
-    drive(store, campaign_id, spec, broker, no_wait=no_wait, processes=processes, keys=keys)
+    # Every item not done is sent again, even where an old message may still name it (a cancelled fleet
+    # campaign's queue, a lost Redis that was not lost after all): a task claims its items before running them,
+    # so whichever message comes second finds them done or held, and nothing runs twice.
+    err.print(f"resuming campaign {campaign_id} ({was}): {todo} items to run")
+    drive(store, campaign_id, spec, broker, no_wait=no_wait, processes=processes)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from probe.cli.common import DbOpt, db_url, out
 def _tables(report: dict) -> None:
     from probe.analysis import state_baselines
     from probe.report_text import ci, column_baselines, fmt, refusal_notes, survey_rows
+    from probe.report_text import answer_warnings, reasons_text
 
     c = report["campaign"]
     out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
@@ -26,22 +27,28 @@ def _tables(report: dict) -> None:
         for sname, s in m["surveys"].items():
             bnames = column_baselines(s["summary"])  # KL uniform has its column; states are in the ranking
             t = Table(title=f"{model}{' (simulator)' if m['simulator'] else ''} · survey {sname}")
-            for col in ["question", "n", "inv.", "A-bias", "entropy", "KL unif.",
+            for col in ["question", "n", "inv.", "mass", "A-bias", "entropy", "KL unif.",
                         *[f"KL {b}" for b in bnames], "modal answer"]:
                 if col == "modal answer":  # the only column that may shrink: long option texts end in "…"
-                    width = max(20, out.width - 58 - 11 * len(bnames))
+                    width = max(20, out.width - 66 - sum(len(b) + 6 for b in bnames))  # "KL b", padding, border
                     t.add_column(col, max_width=width, no_wrap=True, overflow="ellipsis")
                 else:
                     t.add_column(col, justify="left" if col == "question" else "right", no_wrap=True,
-                                 min_width=len(col))
+                                 min_width=len(col) if col in ("question", "n", "inv.") else max(len(col), 5))
             for var, q in s["questions"].items():
                 t.add_row(var, *survey_rows(q, bnames))
             sm = s["summary"]
             t.caption = (f"mean A-bias {fmt(sm['mean_a_bias'])} · mean norm. entropy {fmt(sm['mean_normalized_entropy'])}"
-                         f" · mean KL uniform {fmt(sm['mean_kl_to_uniform'])} · invalid rate {fmt(sm['invalid_rate'])}")
+                         f" · mean KL uniform {fmt(sm['mean_kl_to_uniform'])} · invalid rate {fmt(sm['invalid_rate'])}"
+                         f"\nmean letter mass {fmt(sm.get('mean_letter_mass'))} (first-token probability on the option "
+                         "letters; under 0.1 invalid)")
+            if sm.get("invalid_reasons"):
+                t.caption += f"\ninvalid: {reasons_text(sm['invalid_reasons'])}"
             if states := state_baselines(list(sm["mean_kl_to_baseline"])):
                 t.caption += f"\n{len(states)} state populations ({states[0]} ...): see the ranking below"
             out.print(t)
+            for line in answer_warnings(sm):
+                out.print(f"[yellow]warning: {escape(line)}[/]", highlight=False)
             _ranking(model, s.get("analysis"))
         for pname, r in m["refusals"].items():
             t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")

@@ -36,7 +36,7 @@ def run(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
     answer_mode: Annotated[str, typer.Option("--answer-mode", help="auto | logprobs | text.")] = "auto",
     template: Annotated[str, typer.Option(help="Survey prompt template (paper, acs-context, household, interview, no-system).")] = "paper",
-    baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with.")] = None,
+    baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with (default: uniform and us_2019).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 32,
     timeout: Annotated[float, typer.Option(help="Seconds per model call before it is retried.")] = 60.0,
     spec_file: Annotated[str | None, typer.Option("--spec", help="A campaign spec YAML file instead of flags.")] = None,
@@ -49,7 +49,7 @@ def run(
     from pydantic import ValidationError
 
     from probe import campaigns, dispatch
-    from probe.spec import CampaignSpec, ModelSpec, load_spec_file
+    from probe.spec import DEFAULT_BASELINES, CampaignSpec, ModelSpec, load_spec_file
     from probe.errors import ProbeError
     from probe.render import TEMPLATES
     from probe.store import open_store
@@ -66,7 +66,7 @@ def run(
                         for m in (model or [DEFAULT_MODEL])],
                 surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
                 seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
-                baselines=baseline or ["uniform"], concurrency=concurrency, timeout_s=timeout,
+                baselines=baseline or list(DEFAULT_BASELINES), concurrency=concurrency, timeout_s=timeout,
             )
         except ValidationError as e:
             x = e.errors()[0]
@@ -82,8 +82,8 @@ def run(
 
 
 def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool = False,
-          processes: int | None = None, keys: list[str] | None = None) -> None:
-    """Run a campaign's pending items (all, or `keys`) embedded or on the fleet, showing progress; print its id
+          processes: int | None = None) -> None:
+    """Run a campaign's pending items embedded or on the fleet, showing progress; print its id
     last. Ctrl-C leaves an embedded campaign paused, with the `probe resume` line to continue it (a fleet one
     goes on on the workers). Used by run and resume."""
     from probe import dispatch
@@ -94,7 +94,7 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
     enqueued = False
     try:
         if broker:
-            tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending") if keys is None else keys,
+            tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending"),
                                      spec.concurrency, store=store)
             enqueued = True
             err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")

@@ -32,6 +32,9 @@ class Campaign(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last enqueue to the fleet
     content: Mapped[dict | None] = mapped_column(JSON)  # the questionnaires and prompt sets it asks, as text
+    # the refusal labeller the report reads (a labels.labeller_version, e.g. "tfidf:tfidf-8e5b3b39d2c6"); set to the
+    # workers' default classifier at creation, moved by `probe relabel`
+    refusal_labeller: Mapped[str | None] = mapped_column(String(100))
 
 
 class Item(Base):
@@ -49,6 +52,7 @@ class Item(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # A fleet task working on a pending item renews this while it runs; the watchdog leaves leased items alone.
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))  # the task (Celery task id) that holds it
     __table_args__ = (
         Index("ix_items_campaign_status", "campaign_id", "status"),
         Index("ix_items_campaign_progress", "campaign_id", "model", "kind", "source", "status"),  # covers status
@@ -76,12 +80,16 @@ class Label(Base):
     __tablename__ = "labels"
     key: Mapped[str] = mapped_column(ForeignKey("items.key"), primary_key=True)
     labeller: Mapped[str] = mapped_column(String(64), primary_key=True)  # "answers" | classifier name | "gold"
-    labeller_version: Mapped[str] = mapped_column(String(100))
-    label: Mapped[str | None] = mapped_column(String(16))  # refusal | partial | compliance | answered | invalid
+    # part of the key: each refusal labeller's labels stay beside the others' ("answers" and "gold": one row per
+    # item, replaced whole by the store)
+    labeller_version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # refusal | partial | compliance | no_content | answered | invalid; None: this labeller gave none (see fallback)
+    label: Mapped[str | None] = mapped_column(String(16))
     option_code: Mapped[int | None] = mapped_column(Integer)
     option_probs: Mapped[dict | None] = mapped_column(JSON)  # code (str) -> probability, de-permuted
     letter_probs: Mapped[list | None] = mapped_column(JSON)  # per position shown
     p_refusal: Mapped[float | None] = mapped_column(Float)
     letter_mass: Mapped[float | None] = mapped_column(Float)  # survey: first-token probability on option letters
-    reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content
+    reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content / missing
+    fallback: Mapped[str | None] = mapped_column(String(100))  # the labeller_version whose label stands in for this one
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,10 @@ answers like a deterministic respondent so tests know the truth:
 - other prompts are refused exactly when ``expected_refusal(prompt, rate)`` says so;
 - ``[[hang]]``, ``[[500]]``, ``[[400]]``, ``[[401]]`` in a message force that outcome, and
   ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``;
-- ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict).
+- ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict);
+- ``--p-no-letter P`` answers that share of survey prompts with prose ("The") whose first-token top logprobs hold
+  no option letter at all, the same requests every run: exactly those for which ``no_letter(prompt, seed, P)`` is
+  true (prompt: the last user message; seed: the request's, or None); ``[[no-letter]]`` forces it.
 
 ``GET /stats`` counts requests by outcome; ``GET /authorizations`` counts the ``Authorization`` header values
 received (``""`` when absent), so tests can check which key a client sent; ``POST /reset`` zeroes both.
@@ -102,6 +105,15 @@ class ServerConfig:
     seed: int | None = None
     refusal_rate: float = 0.3
     a_bias: float = 0.0
+    p_no_letter: float = 0.0
+
+
+NO_LETTER_TOP = (("The", 0.55), ("As", 0.2), ("Sure", 0.1), ("**", 0.06), ("It", 0.04))  # prose, no letter
+
+
+def no_letter(prompt_text: str, seed: int | None, p: float) -> bool:
+    """Whether the server answers this survey prompt (with this request seed) without any option letter at share p."""
+    return int(hashlib.sha256(f"no-letter|{seed}|{prompt_text}".encode()).hexdigest()[:8], 16) / 16**8 < p
 
 
 STAT_KEYS = ("requests", "ok", "status_429", "status_500", "status_4xx", "hangs", "in_flight", "max_in_flight")
@@ -236,8 +248,14 @@ class ModelServer:
         letters = list(dict.fromkeys(x for x, _ in OPTION_LINE.findall(prompt)))  # ordered, unique
         probs: dict[str, float] | None = None
         scripted = REPLY_MARKER.search(all_text)
+        seed = body.get("seed")
+        seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+        prose = bool(letters) and not scripted and (
+            "[[no-letter]]" in all_text or no_letter(prompt, seed, cfg.p_no_letter))
         if scripted:
             content = scripted.group(1)
+        elif prose:
+            content = NO_LETTER_TOP[0][0]
         elif letters:
             probs = letter_probabilities(letters, cfg.a_bias)
             seed = body.get("seed")
@@ -257,7 +275,10 @@ class ModelServer:
         }
         if body.get("logprobs"):
             n = min(int(body.get("top_logprobs") or 0), MAX_TOP_LOGPROBS)
-            if probs is not None:
+            if prose:
+                first = _token_logprob(content, math.log(NO_LETTER_TOP[0][1]))
+                first["top_logprobs"] = [_token_logprob(t, math.log(p)) for t, p in NO_LETTER_TOP[:n]]
+            elif probs is not None:
                 lp = {x: math.log(p) if p > 0 else MIN_LOGPROB for x, p in probs.items()}
                 ranked = sorted(letters, key=lambda x: -lp[x])  # stable: ties keep A, B, ... order
                 first = _token_logprob(content, lp[content])
@@ -315,6 +336,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
     ap.add_argument("--refusal-rate", type=float, default=0.3)
     ap.add_argument("--a-bias", type=float, default=0.0, help="mixture weight on letter A")
+    ap.add_argument("--p-no-letter", type=float, default=0.0,
+                    help="share of survey prompts answered with no option letter in the top logprobs")
     return ap.parse_args(argv)
 
 
@@ -324,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     config = ServerConfig(
         latency=args.latency, p429=args.p429, p500=args.p500, p_hang=args.p_hang,
         hang_seconds=args.hang_seconds, retry_after=args.retry_after, seed=args.seed,
-        refusal_rate=args.refusal_rate, a_bias=args.a_bias,
+        refusal_rate=args.refusal_rate, a_bias=args.a_bias, p_no_letter=args.p_no_letter,
     )
     asyncio.run(serve(args.host, args.port, config))
 

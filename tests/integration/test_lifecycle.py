@@ -120,10 +120,6 @@ def test_fleet_cancel_stops_within_seconds_and_resume_finishes_exactly_once(tmp_
 
 
 @pytest.mark.fleet
-@pytest.mark.xfail(reason="product bug: `probe resume` of a cancelled fleet campaign enqueues every pending item again "
-                          "although its old messages are still queued, and a task does not claim its items (lease() "
-                          "does not check the lease), so two tasks run the same items at once: paid and saved twice",
-                   strict=False)
 def test_fleet_resume_while_old_messages_are_still_queued_runs_each_item_once(tmp_path, db_url, redis_server,
                                                                             slow_server):
     broker = redis_server.url

@@ -28,6 +28,7 @@ def upgrade() -> None:
                "campaigns.id AND items.status = 'pending') THEN 'paused' ELSE 'done' END")
     with op.batch_alter_table("items") as b:
         b.add_column(sa.Column("lease_until", TS))
+        b.add_column(sa.Column("lease_owner", sa.String(64)))
     op.create_index("ix_items_campaign_progress", "items", ["campaign_id", "model", "kind", "source", "status"])
     op.drop_index("ix_items_campaign_id", "items")  # a prefix of both composite indexes: only slows inserts
     op.create_index("ix_responses_created_at", "responses", ["created_at"])
@@ -44,6 +45,7 @@ def downgrade() -> None:
     op.create_index("ix_items_campaign_id", "items", ["campaign_id"])
     op.drop_index("ix_items_campaign_progress", "items")
     with op.batch_alter_table("items") as b:
+        b.drop_column("lease_owner")
         b.drop_column("lease_until")
     with op.batch_alter_table("campaigns") as b:
         for c in ("content", "enqueued_at", "updated_at", "state_reason", "state"):
