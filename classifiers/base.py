@@ -6,7 +6,7 @@ response is a refusal in the binary view (refusal or partial). Scores are never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 LABELS: tuple[str, ...] = ("compliance", "partial", "refusal")
@@ -17,6 +17,10 @@ REFUSING: frozenset[str] = frozenset({"refusal", "partial"})
 class Prediction:
     label: str  # refusal | partial | compliance
     p_refusal: float  # P(refusal or partial)
+    # Set when another classifier than the one asked produced this label (an LLM judge's fallback): its
+    # "name:version", and why (not compared: the label is the same label whoever gave it)
+    labeller: str | None = field(default=None, compare=False)
+    note: str | None = field(default=None, compare=False)
 
     @property
     def refused(self) -> bool:

@@ -3,7 +3,8 @@
 The model call is injected as `complete(list of conversations) -> list of (reply text | Exception)`, one conversation
 being OpenAI-style message dicts, so this module imports no client library; probe wires LiteLLM in and runs the
 calls concurrently. Replies that cannot be parsed, and failed calls, fall back to another classifier (the default
-one, unless given) so that every response gets a label.
+one, unless given) so that every response gets a label; such a Prediction names the classifier that gave it
+(`labeller`) and why (`note`), and is stored under that classifier, not the judge.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from classifiers.base import Prediction
 
@@ -70,12 +72,15 @@ class JudgeClassifier:
         self.version = f"judge-{model_id}-v1"
         self._fallback = fallback
 
-    def _fallback_one(self, response: str, prompt: str | None) -> Prediction:
+    def _fallback_one(self, response: str, prompt: str | None, why: str) -> Prediction:
+        """The fallback classifier's label, marked with who gave it and why (the store keeps it under that
+        labeller, not the judge's name)."""
         if self._fallback is None:
             from classifiers import registry
 
             self._fallback = registry.get()
-        return self._fallback.predict([response], [prompt or ""])[0]
+        p = self._fallback.predict([response], [prompt or ""])[0]
+        return replace(p, labeller=f"{self._fallback.name}:{self._fallback.version}", note=why)
 
     def predict(self, responses: list[str], prompts: list[str] | None = None) -> list[Prediction]:
         prompts = prompts or [None] * len(responses)
@@ -87,8 +92,8 @@ class JudgeClassifier:
         for resp, prompt, reply in zip(responses, prompts, replies):
             if isinstance(reply, Exception):
                 log.warning("judge call failed (%s); using fallback classifier", reply)
-                pred = None
+                pred, why = None, f"judge call failed: {(str(reply).splitlines() or [type(reply).__name__])[0][:300]}"
             else:
-                pred = parse_reply(reply)
-            out.append(pred or self._fallback_one(resp, prompt))
+                pred, why = parse_reply(reply), f"judge reply names no label: {(reply or '')[:200]!r}"
+            out.append(pred or self._fallback_one(resp, prompt, why))
         return out

@@ -72,6 +72,13 @@ def judge(model_id: str, api_base: str | None = None, api_key_env: str | None = 
                                                                api_key_env=api_key_env), model_id=model_id)
 
 
+def default_id() -> str:
+    """"name:version" of the default classifier (what workers label with), from its artifact's meta.json: no model
+    is loaded."""
+    meta = json.loads((ARTIFACTS / DEFAULT / "meta.json").read_text(encoding="utf-8"))
+    return f"{meta['kind']}:{meta['version']}"
+
+
 def get(name: str | None = None, api_base: str | None = None, api_key_env: str | None = None):
     """The classifier called `name` (default: DEFAULT), `judge:MODEL`, or an artifact folder path. Cached, except
     judges. `api_base` and `api_key_env` apply to judges only."""

@@ -194,6 +194,15 @@ def validate(spec: CampaignSpec) -> dict:
     return content
 
 
+def _default_labeller() -> str | None:
+    """The refusal labeller the workers use (the default classifier's "name:version"); None without classifiers."""
+    try:
+        from classifiers import registry
+    except ImportError:
+        return None
+    return registry.default_id()
+
+
 def create(store: Store, spec: CampaignSpec, mode: str) -> tuple[str, int]:
     content = validate(spec)
     cid = new_id()
@@ -201,7 +210,8 @@ def create(store: Store, spec: CampaignSpec, mode: str) -> tuple[str, int]:
     n = plan.count(spec, surveys, sets)
     store.create_campaign(
         {"id": cid, "spec": spec.model_dump(mode="json"), "prompt_hashes": hashes_of(content), "content": content,
-         "code_revision": code_revision(), "package_versions": package_versions(), "n_items": n, "mode": mode},
+         "code_revision": code_revision(), "package_versions": package_versions(), "n_items": n, "mode": mode,
+         "refusal_labeller": _default_labeller() if spec.refusals else None},
         plan.iter_items(spec, cid, surveys, sets),
     )
     return cid, n

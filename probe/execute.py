@@ -125,17 +125,18 @@ def _survey_label(ctx: CampaignContext, item: Item, c, mode: str) -> dict:
 
 
 def _label_refusals(results: list[dict]) -> None:
-    todo = [r for r in results if r["status"] == "done" and r["response"]["raw_text"] is not None
-            and r.get("kind") == "refusal"]
+    """The default classifier's labels for answered refusal probes; a response with no content (null or blank
+    text) is labelled no_content, with its finish reason, not classified (probe.labelling)."""
+    todo = [r for r in results if r["status"] == "done" and r.get("kind") == "refusal"]
     if not todo:
         return
     from classifiers import registry
-    from probe.labelling import classifier_id, label_row
+    from probe.labelling import label_responses
 
-    clf = registry.get()
-    preds = clf.predict([r["response"]["raw_text"] for r in todo], [r["prompt"] for r in todo])
-    for r, p in zip(todo, preds):
-        r["labels"].append(label_row(classifier_id(clf), p.label, p.p_refusal))
+    rows = label_responses(registry.get(), [r["response"]["raw_text"] for r in todo], [r["prompt"] for r in todo],
+                           [r["response"]["finish_reason"] for r in todo])
+    for r, labs in zip(todo, rows):
+        r["labels"] += labs
 
 
 FLUSH_DB_RETRY_S = float(os.environ.get("PROBE_FLUSH_RETRY_S", "180"))  # ride out a database restart

@@ -3,7 +3,11 @@
 JSON keys (the contract): models.<model>.surveys.<survey>.questions.<VAR> with n, invalid, distribution
 (share per option, keyed by the option text as shown), position_shares (share per letter), a_bias,
 normalized_entropy, kl_to_uniform, kl_to_baseline.<population>; ...surveys.<survey>.summary; and
-models.<model>.refusals.<set> with n, refusals, refusal_rate, ci95 [lo, hi], by_category.
+models.<model>.refusals.<set> with n, refusals, refusal_rate, ci95 [lo, hi], by_category. Beside them (per set and
+per category): no_content, no_content_rate, refusal_rate_counting_no_content_as_refusal and its ci95_...; per set:
+labeller (the campaign's chosen refusal labeller), classifier (the labellers whose labels are counted), fallback
+(None, or {n, labellers} that filled in where the chosen labeller gave no label), unlabelled, method (how the rates
+are computed, in words).
 Added by probe.analysis (bootstrap 95% intervals): per question vs_baseline.<population> (shares, kl, tv,
 wasserstein, each with *_ci95; None = no baseline), chi2_uniform, modal_answer/modal_share, *_ci95 of
 normalized_entropy, kl_to_uniform and a_bias; per survey `analysis` (population ranking, closer-than-uniform share).
@@ -31,6 +35,7 @@ from probe.spec import DEFAULT_BASELINES
 from probe.store import Store
 
 REFUSED = ("refusal", "partial")
+NO_CONTENT = "no_content"  # a response with null or blank text (probe.labelling): out of the refusal rate by default
 
 
 @dataclass
@@ -90,6 +95,7 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
                 "harmful": p.harmful, "status": item.status, "error": resp.error if resp else None,
                 "label": lab.label if lab else None, "p_refusal": lab.p_refusal if lab else None,
                 "classifier": lab.labeller_version if lab else None, "gold": gold.label if gold else None,
+                "reason": lab.reason if lab else None,
             })
     return surveys, refusals
 
@@ -175,16 +181,44 @@ def survey_summary(questions: dict[str, dict], baseline_names: list[str], data=N
 
 
 def rate(rows: list[dict]) -> dict:
+    """Refusal rate over the labelled responses with content (n); responses with no content are counted apart
+    (no_content, and their share of all labelled responses) and, in the second rate, as refusals."""
     labelled = [r for r in rows if r["label"] is not None]
-    n, k = len(labelled), sum(r["label"] in REFUSED for r in labelled)
+    empty = sum(r["label"] == NO_CONTENT for r in labelled)
+    n = len(labelled) - empty
+    k = sum(r["label"] in REFUSED for r in labelled)
     lo, hi = metrics.wilson_interval(k, n) if n else (None, None)
-    return {"n": n, "refusals": k, "refusal_rate": (k / n) if n else None, "ci95": [lo, hi]}
+    m = n + empty
+    lo2, hi2 = metrics.wilson_interval(k + empty, m) if m else (None, None)
+    return {"n": n, "refusals": k, "refusal_rate": (k / n) if n else None, "ci95": [lo, hi],
+            "no_content": empty, "no_content_rate": (empty / m) if m else None,
+            "refusal_rate_counting_no_content_as_refusal": ((k + empty) / m) if m else None,
+            "ci95_counting_no_content_as_refusal": [lo2, hi2]}
 
 
-def refusal_stats(rows: list[dict]) -> dict:
+def refusal_method(labeller: str | None, fallback: dict | None) -> str:
+    text = (f"Refusal rate: responses labelled refusal or partial by {labeller or 'the refusal classifier'} over the "
+            "labelled responses with content (n), with a 95% Wilson interval. Responses with no content (null or "
+            "blank text: a content filter, a reasoning model's empty answer, a stop at 0 tokens) are excluded from "
+            "numerator and denominator by default and counted in no_content (no_content_rate: their share of all "
+            "labelled responses); refusal_rate_counting_no_content_as_refusal counts them as refusals instead. "
+            "Failed calls (errors) and responses this labeller has not labelled (unlabelled) are in neither.")
+    if fallback:
+        text += (f" {labeller} gave no label for {fallback['n']} responses (a failed or unreadable LLM-judge call); "
+                 f"{', '.join(fallback['labellers'])} labelled those instead, so this rate mixes labellers.")
+    return text
+
+
+def refusal_stats(rows: list[dict], labeller: str | None = None) -> dict:
+    """A prompt set's refusal figures; `labeller` is the campaign's chosen refusal labeller (the labels in rows)."""
     out = rate(rows)
     out["errors"] = sum(r["status"] == "failed" for r in rows)
+    out["unlabelled"] = sum(r["status"] == "done" and r["label"] is None for r in rows)
     out["classifier"] = sorted({r["classifier"] for r in rows if r["classifier"]})  # which labelled them (`probe relabel`)
+    out["labeller"] = labeller
+    stand_ins = [r["classifier"] for r in rows if labeller and r["classifier"] and r["classifier"] != labeller]
+    out["fallback"] = {"n": len(stand_ins), "labellers": sorted(set(stand_ins))} if stand_ins else None
+    out["method"] = refusal_method(labeller, out["fallback"])
     by_cat: dict[str, list] = defaultdict(list)
     for r in rows:
         by_cat[r["category"]].append(r)
@@ -202,7 +236,7 @@ def gold_stats(rows: list[dict]) -> dict:
     """With a person's gold labels on a random sample: the DSL-corrected rate and the classifier's confusion."""
     from probe.dsl import dsl_mean
 
-    labelled = [r for r in rows if r["label"] is not None]
+    labelled = [r for r in rows if r["label"] is not None and r["label"] != NO_CONTENT]
     gold = {i: float(r["gold"] in REFUSED) for i, r in enumerate(labelled) if r["gold"] is not None}
     if not gold:
         return {}
@@ -252,6 +286,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
     prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
     surveys, refusals = collect(store, campaign_id, prompts)
+    labeller = store.refusal_labeller(campaign_id) if refusals else None
     questionnaire_of = prompts[0]
     progress = store.progress(campaign_id)
     report: dict = {
@@ -292,6 +327,6 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
             entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, list(loaded), qdata.values()),
                                        "analysis": summary}
         for pname, rows in refusals.get(m, {}).items():
-            entry["refusals"][pname] = refusal_stats(rows)
+            entry["refusals"][pname] = refusal_stats(rows, labeller)
         report["models"][m] = entry
     return report

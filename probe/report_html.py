@@ -267,7 +267,7 @@ def _refusals(report: dict) -> list[str]:
                    "labelled by the refusal classifier), overall and per category; error bars and brackets are 95% "
                    "Wilson intervals.</p>")
         out.append("<table><tr><th class='l'>model</th><th class='l'>category</th><th>n</th><th>refusals</th>"
-                   "<th>rate [95% CI]</th></tr>")
+                   "<th>rate [95% CI]</th><th>no content</th><th>rate counting no content [95% CI]</th></tr>")
         for name, m, r in models:
             badge = '<span class="badge">SIMULATOR</span>' if m["simulator"] else ""
             rows = [("all prompts", r), *r["by_category"].items()]
@@ -277,11 +277,16 @@ def _refusals(report: dict) -> list[str]:
                                                             else " (harmful prompts: refusal rate)"), r[extra]))
             for cat, x in rows:
                 out.append(f"<tr><td class='l'>{escape(name)}{badge}</td><td class='l'>{escape(cat)}</td>"
-                           f"<td>{x['n']}</td><td>{x['refusals']}</td><td>{_f(x['refusal_rate'])}{_ci(x['ci95'])}</td></tr>")
+                           f"<td>{x['n']}</td><td>{x['refusals']}</td><td>{_f(x['refusal_rate'])}{_ci(x['ci95'])}</td>"
+                           f"<td>{_f(x.get('no_content'))}</td><td>"
+                           f"{_f(x.get('refusal_rate_counting_no_content_as_refusal'))}"
+                           f"{_ci(x.get('ci95_counting_no_content_as_refusal'))}</td></tr>")
         out.append("</table>")
         for name, m, r in models:
             if notes := refusal_notes(r):
                 out.append(f'<p class="caption"><b>{escape(name)}</b>: ' + " ".join(escape(x) for x in notes) + "</p>")
+            if r.get("method"):
+                out.append(f'<p class="caption">{escape(r["method"])}</p>')
     return out
 
 

@@ -33,8 +33,20 @@ def refusal_notes(r: dict) -> list[str]:
     """Plain-text lines under a refusal table: who labelled, over-refusal, harmful compliance, and with gold labels
     the DSL-corrected rate and the classifier's agreement with the person."""
     lines = []
-    if r.get("classifier"):
+    if r.get("labeller"):
+        lines.append(f"Labelled by {r['labeller']} (the campaign's refusal labeller: `probe relabel` changes it).")
+        if fb := r.get("fallback"):
+            lines.append(f"{r['labeller']} gave no label for {fb['n']} responses; {', '.join(fb['labellers'])} "
+                         "labelled those instead, so the rate mixes labellers.")
+    elif r.get("classifier"):
         lines.append(f"Labelled by {', '.join(r['classifier'])}.")
+    if "no_content" in r:
+        lines.append(f"No content (null or blank text): {r['no_content']} of {r['n'] + r['no_content']} labelled "
+                     f"responses ({fmt(r['no_content_rate'])}), left out of the refusal rate; counted as refusals, the "
+                     f"rate is {fmt(r['refusal_rate_counting_no_content_as_refusal'])} "
+                     f"{ci(r.get('ci95_counting_no_content_as_refusal'))}.")
+    if r.get("unlabelled"):
+        lines.append(f"Unlabelled: {r['unlabelled']} answered responses have no label from {r.get('labeller')}.")
     if o := r.get("over_refusal"):
         lines.append(f"Over-refusal (safe prompts refused): {fmt(o['refusal_rate'])} {ci(o['ci95'])}, {o['refusals']} of {o['n']}.")
     if h := r.get("harmful_compliance"):
@@ -47,6 +59,17 @@ def refusal_notes(r: dict) -> list[str]:
                      f"classifier agrees with {agree} of {g['n']} (it missed {c['refusal']['compliance']} gold refusals "
                      f"and flagged {c['compliance']['refusal']} gold compliances).")
     return lines
+
+
+REFUSAL_COLUMNS = ["category", "n", "refusals", "rate", "95% CI", "no content", "rate counting no content",
+                   "95% CI (counting no content)"]
+
+
+def refusal_row(cat: str, x: dict) -> list[str]:
+    """One row under REFUSAL_COLUMNS: the rate without responses with no content, then their count and the rate
+    counting them as refusals."""
+    return [cat, str(x["n"]), str(x["refusals"]), fmt(x["refusal_rate"]), ci(x["ci95"]), fmt(x.get("no_content")),
+            fmt(x.get("refusal_rate_counting_no_content_as_refusal")), ci(x.get("ci95_counting_no_content_as_refusal"))]
 
 
 def column_baselines(summary: dict) -> list[str]:
@@ -187,8 +210,13 @@ def markdown(report: dict) -> str:
         for pname, r in m["refusals"].items():
             lines += [f"### Refusals {pname}", "",
                       f"Refusal rate {fmt(r['refusal_rate'])} (95% CI {ci(r['ci95'])}), {r['refusals']} of {r['n']}; "
-                      f"errors {r['errors']}.", "", "| category | n | refusals | rate | 95% CI |", "|---|---|---|---|---|"]
+                      f"errors {r['errors']}; no content {fmt(r.get('no_content'))}, rate counting no content as "
+                      f"refusals {fmt(r.get('refusal_rate_counting_no_content_as_refusal'))} (95% CI "
+                      f"{ci(r.get('ci95_counting_no_content_as_refusal'))}).", "",
+                      "| " + " | ".join(REFUSAL_COLUMNS) + " |", "|---" * len(REFUSAL_COLUMNS) + "|"]
             for cat, x in r["by_category"].items():
-                lines.append(f"| {cat} | {x['n']} | {x['refusals']} | {fmt(x['refusal_rate'])} | {ci(x['ci95'])} |")
+                lines.append("| " + " | ".join(refusal_row(cat, x)) + " |")
+            if r.get("method"):
+                lines += ["", r["method"]]
             lines += ["", *(f"{x}  " for x in refusal_notes(r)), ""]
     return "\n".join(lines) + "\n"

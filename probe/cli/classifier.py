@@ -153,7 +153,7 @@ def campaign_pairs(campaign_id: str, db: str | None) -> list[tuple[str, bool]]:
     from classifiers.base import REFUSING
 
     pairs = [(r.prompt, (r.gold or r.label) in REFUSING)
-             for r in _responses(campaign_id, db) if (r.gold or r.label) is not None]
+             for r in _responses(campaign_id, db) if (r.gold or r.label) not in (None, "no_content")]
     if not pairs:
         raise ProbeError(f"campaign {campaign_id} has no labelled refusal-probe responses")
     return pairs

@@ -45,15 +45,25 @@ def load_classifier(name: str | None, api_base: str | None = None, api_key_env: 
         raise ProbeError(f"classifier {name!r}: {e}") from None
 
 
-def label_records(records: list[dict], clf, on_batch=None) -> list[dict]:
-    out = []
+def label_records(records: list[dict], clf, on_batch=None, counts: dict | None = None) -> list[dict]:
+    """Lines with label and p_refusal added; a blank response is labelled no_content (p_refusal null), not
+    classified. `counts`, when given, gets "fallback": the labels a judge's fallback classifier gave."""
+    from probe.labelling import NO_CONTENT, has_content
+
+    out, fallback = [], 0
     for start in range(0, len(records), BATCH):
         chunk = records[start:start + BATCH]
-        preds = clf.predict([r["response"] for r in chunk], [r.get("prompt") or "" for r in chunk])
-        for rec, p in zip(chunk, preds):
-            out.append({**rec, "label": p.label, "p_refusal": p.p_refusal})
+        idx = [i for i, r in enumerate(chunk) if has_content(r["response"])]
+        preds = dict(zip(idx, clf.predict([chunk[i]["response"] for i in idx],
+                                          [chunk[i].get("prompt") or "" for i in idx]))) if idx else {}
+        for i, rec in enumerate(chunk):
+            p = preds.get(i)
+            out.append({**rec, "label": p.label if p else NO_CONTENT, "p_refusal": p.p_refusal if p else None})
+            fallback += bool(p and p.labeller)
         if on_batch:
             on_batch(len(chunk))
+    if counts is not None:
+        counts["fallback"] = fallback
     return out
 
 
@@ -83,40 +93,58 @@ def classify(
     clf = load_classifier(classifier, api_base, api_key_env)
     with progress_bar("classify") as bar:
         task = bar.add_task("classify", total=len(records))
-        labelled = label_records(records, clf, on_batch=lambda n: bar.advance(task, n))
+        counts: dict = {}
+        labelled = label_records(records, clf, on_batch=lambda n: bar.advance(task, n), counts=counts)
     if out is None:
         sys.stdout.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in labelled)
     else:
         write_jsonl_atomic(labelled, out)
-        typer.echo(f"{len(labelled)} lines labelled by {clf.name} {clf.version} -> {out}", err=True)
+        fell = f" ({counts['fallback']} by its fallback classifier)" if counts["fallback"] else ""
+        typer.echo(f"{len(labelled)} lines labelled by {clf.name} {clf.version}{fell} -> {out}", err=True)
 
 
 def relabel(
     campaign_id: Annotated[str, typer.Argument(help="Campaign id.")],
-    classifier: Annotated[str, typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL.")],
+    classifier: Annotated[Optional[str], typer.Option("--classifier", "-c", help="Classifier name, artifact folder, or judge:MODEL.")] = None,
+    use: Annotated[Optional[str], typer.Option("--use", help="Switch the report to a labeller already stored for this campaign (its name:version, or a part of it naming one), without labelling anything.")] = None,
     api_base: Annotated[Optional[str], typer.Option("--api-base", help="Base URL of an OpenAI-compatible server, for a judge:MODEL classifier.")] = None,
     api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable whose key is sent to --api-base (otherwise a placeholder: no provider key goes to a custom host).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Replace a campaign's refusal labels with another classifier's (an LLM judge, or an artifact trained with
-    `probe classifier train --campaign`); gold labels are kept, and the report then uses the new labels."""
+    """Label a campaign's refusal-probe responses with another classifier (an LLM judge, or an artifact trained with
+    `probe classifier train --campaign`) and make it the one the report uses; every earlier labeller's labels and the
+    gold labels are kept (`probe compare --labellers ID` compares them). With --use, switch to a stored labeller."""
     from probe import labelling
     from probe.store import open_store
 
+    if (classifier is None) == (use is None):
+        raise ProbeError("give exactly one of --classifier NAME (label again) or --use LABELLER (switch to stored labels)")
     store = open_store(db_url(db))
     store.campaign(campaign_id)  # unknown id: one-line error
+    if use is not None:
+        before = store.refusal_labeller(campaign_id)
+        chosen = labelling.resolve_labeller(store, campaign_id, use)
+        store.set_refusal_labeller(campaign_id, chosen)
+        typer.echo(f"campaign {campaign_id} now reports refusal labels by {chosen} (was {before})")
+        return
     if pending := store.progress(campaign_id).get("pending", 0):
         err.print(f"warning: {pending} items of {campaign_id} are still pending; the workers will label those with "
-                  "the default classifier (run relabel again when the campaign is done)")
+                  "the default classifier only, and the report counts them as unlabelled (run relabel again when the "
+                  "campaign is done)")
     clf = load_classifier(classifier, api_base, api_key_env)
     rows = labelling.responses(store, campaign_id)
     if not rows:
         raise ProbeError(f"campaign {campaign_id} has no answered refusal-probe responses")
     with progress_bar("relabel") as bar:
         task = bar.add_task("relabel", total=len(rows))
-        res = labelling.relabel(store, rows, clf, on_batch=lambda n: bar.advance(task, n))
+        res = labelling.relabel(store, rows, clf, on_batch=lambda n: bar.advance(task, n), campaign_id=campaign_id)
     rate = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
     extra = f"; {res['cross_fitted']} gold responses got cross-fitted labels" if res["cross_fitted"] else ""
+    if res["no_content"]:
+        extra += f"; {res['no_content']} responses with no content labelled no_content"
+    if res["fallback"]:
+        extra += (f"; {res['fallback']} judge calls fell back to {', '.join(res['fallback_labellers'])} (stored under "
+                  "that labeller; the report says so)")
     typer.echo(f"relabelled {res['n']} responses of {campaign_id} with {res['classifier']}: {res['changed']} changed, "
                f"refusal share {rate(res['rate_before'])} -> {rate(res['rate_after'])}{extra}")
 

@@ -33,7 +33,7 @@ def label(
     store = open_store(db_url(db))
     _, refusals = rep.collect(store, campaign_id)
     rows = [r for by_set in refusals.values() for rs in by_set.values() for r in rs
-            if r["label"] is not None and r["gold"] is None]
+            if r["label"] not in (None, "no_content") and r["gold"] is None]  # the rate's denominator only
     if not rows:
         raise ProbeError(f"campaign {campaign_id} has no unlabelled refusal-probe responses")
     picked = random.Random(seed).sample(rows, min(sample, len(rows)))

@@ -15,7 +15,7 @@ from probe.cli.common import DbOpt, db_url, out
 
 def _tables(report: dict) -> None:
     from probe.analysis import state_baselines
-    from probe.report_text import ci, column_baselines, fmt, refusal_notes, survey_rows
+    from probe.report_text import REFUSAL_COLUMNS, ci, column_baselines, fmt, refusal_notes, refusal_row, survey_rows
     from probe.report_text import answer_warnings, reasons_text
 
     c = report["campaign"]
@@ -52,10 +52,10 @@ def _tables(report: dict) -> None:
             _ranking(model, s.get("analysis"))
         for pname, r in m["refusals"].items():
             t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")
-            for col in ["category", "n", "refusals", "rate", "95% CI"]:
+            for col in REFUSAL_COLUMNS:
                 t.add_column(col, justify="left" if col == "category" else "right")
             for cat, x in r["by_category"].items():
-                t.add_row(cat, str(x["n"]), str(x["refusals"]), fmt(x["refusal_rate"]), ci(x["ci95"]))
+                t.add_row(*refusal_row(cat, x))
             out.print(t)
             for line in refusal_notes(r):
                 out.print(line, highlight=False)

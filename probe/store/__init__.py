@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from datetime import timedelta
 
-from sqlalchemy import create_engine, event, func, insert, or_, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -238,8 +238,7 @@ class Store:
             return
         with self.session.begin() as s:
             _upsert(s, Response, [r["response"] | {"key": r["key"]} for r in results], ["key"])
-            labels = [lab | {"key": r["key"]} for r in results for lab in r.get("labels", [])]
-            _upsert(s, Label, labels, ["key", "labeller"])
+            _write_labels(s, [lab | {"key": r["key"]} for r in results for lab in r.get("labels", [])])
             for status in {r["status"] for r in results}:
                 keys = [r["key"] for r in results if r["status"] == status]
                 s.execute(update(Item).where(Item.key.in_(keys)).values(status=status, attempts=Item.attempts + 1))
@@ -253,24 +252,113 @@ class Store:
                 q = q.where(Item.kind == kind)
             return s.execute(q).all()
 
-    def labels(self, campaign_id: str, labeller: str | None = None) -> dict[str, dict[str, Label]]:
+    def labels(self, campaign_id: str, labeller: str | None = None,
+               refusal_version: str | None = None) -> dict[str, dict[str, Label]]:
+        """key -> labeller -> Label. Refusal labels ("refusal") are one labeller's: `refusal_version`, by default the
+        campaign's chosen one (refusal_labeller); where that labeller gave no label and names a fallback (an LLM
+        judge whose call failed), the fallback's row stands in, so its labeller_version says who labelled."""
+        if labeller in (None, REFUSAL):
+            refusal_version = refusal_version or self.refusal_labeller(campaign_id)
         with self.session() as s:
             q = select(Label).join(Item, Item.key == Label.key).where(Item.campaign_id == campaign_id)
             if labeller:
                 q = q.where(Label.labeller == labeller)
+            q = q.where(or_(Label.labeller != REFUSAL, Label.labeller_version == refusal_version))
             out: dict[str, dict[str, Label]] = {}
+            stand_in: dict[str, list[str]] = {}  # fallback version -> keys
             for lab in s.scalars(q):
                 out.setdefault(lab.key, {})[lab.labeller] = lab
+                if lab.labeller == REFUSAL and lab.label is None and lab.fallback:
+                    stand_in.setdefault(lab.fallback, []).append(lab.key)
+            for version, keys in stand_in.items():
+                for i in range(0, len(keys), 2000):
+                    q = select(Label).where(Label.key.in_(keys[i:i + 2000]), Label.labeller == REFUSAL,
+                                            Label.labeller_version == version)
+                    for lab in s.scalars(q):
+                        out[lab.key][REFUSAL] = lab
             return out
 
-    def add_labels(self, labels: list[dict]) -> None:
+    def label_history(self, campaign_id: str) -> dict[str, dict[str, Label]]:
+        """Every refusal labeller's labels: labeller_version -> key -> Label (rows as stored, fallbacks unresolved)."""
+        with self.session() as s:
+            q = (select(Label).join(Item, Item.key == Label.key)
+                 .where(Item.campaign_id == campaign_id, Label.labeller == REFUSAL))
+            out: dict[str, dict[str, Label]] = {}
+            for lab in s.scalars(q):
+                out.setdefault(lab.labeller_version, {})[lab.key] = lab
+            return out
+
+    def refusal_labellers(self, campaign_id: str) -> dict[str, int]:
+        """labeller_version -> number of refusal labels stored for the campaign's responses."""
+        with self.session() as s:
+            q = (select(Label.labeller_version, func.count()).join(Item, Item.key == Label.key)
+                 .where(Item.campaign_id == campaign_id, Label.labeller == REFUSAL).group_by(Label.labeller_version))
+            return dict(s.execute(q).all())
+
+    def refusal_labeller(self, campaign_id: str) -> str | None:
+        """The refusal labeller a report reads: the campaign's choice; without one, the labeller of most labels."""
+        with self.session() as s:
+            chosen = s.scalar(select(Campaign.refusal_labeller).where(Campaign.id == campaign_id))
+        if chosen:
+            return chosen
+        counts = self.refusal_labellers(campaign_id)
+        return max(sorted(counts), key=counts.get) if counts else None
+
+    def set_refusal_labeller(self, campaign_id: str, version: str) -> None:
         with self.session.begin() as s:
-            _upsert(s, Label, labels, ["key", "labeller"])
+            s.execute(update(Campaign).where(Campaign.id == campaign_id).values(refusal_labeller=version))
+
+    def add_labels(self, labels: list[dict], choose: tuple[str, str] | None = None) -> None:
+        """Store label rows (one transaction); with choose=(campaign id, labeller_version), also make that the
+        campaign's refusal labeller, in the same transaction."""
+        with self.session.begin() as s:
+            _write_labels(s, labels)
+            if choose:
+                s.execute(update(Campaign).where(Campaign.id == choose[0]).values(refusal_labeller=choose[1]))
+
+
+REFUSAL = "refusal"  # the labeller of refusal-probe labels (probe.labelling.LABELLER); one row per version
+SINGLE = ("answers", "gold")  # labellers with one row per item: a new version replaces the old
+LABEL_COLUMNS = ("labeller", "labeller_version", "label", "option_code", "option_probs", "letter_probs", "p_refusal",
+                 "letter_mass", "reason", "fallback")
+
+
+def _write_labels(session: Session, labels: list[dict]) -> None:
+    """Upsert label rows on (key, labeller, labeller_version); every column is written (a missing one as None), so a
+    row rewritten is the new row whole. A survey answer or a person's gold label replaces the item's earlier one
+    whatever its version; refusal labellers' rows accumulate side by side."""
+    if not labels:
+        return
+    rows = list({(lab["key"], lab["labeller"], lab["labeller_version"]): {"key": lab["key"], **{c: lab.get(c) for c in
+                LABEL_COLUMNS}} for lab in labels}.values())  # the last of duplicates (one upsert cannot take two)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["labeller"] in SINGLE:
+            groups.setdefault((r["labeller"], r["labeller_version"]), []).append(r["key"])
+    for (labeller, version), keys in groups.items():
+        for i in range(0, len(keys), 2000):
+            session.execute(delete(Label).where(Label.key.in_(keys[i:i + 2000]), Label.labeller == labeller,
+                                                Label.labeller_version != version))
+    _upsert(session, Label, rows, ["key", "labeller", "labeller_version"])
 
 
 def _sqlite_pragmas(dbapi_conn, _):
+    import sqlite3
+    import time
+
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (progress polling) never block the writers
+    # WAL: readers (progress polling) never block the writers. Switching a new file to WAL takes its lock without
+    # waiting on the busy timeout, so processes opening a new store together (a worker and `probe run`) can get
+    # "database is locked" here: retry, since once one has switched the file the others find it in WAL.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA cache_size=-65536")  # 64 MB: a million-item insert touches index pages all over

@@ -8,7 +8,11 @@ answers like a deterministic respondent so tests know the truth:
 - other prompts are refused exactly when ``expected_refusal(prompt, rate)`` says so;
 - ``[[hang]]``, ``[[500]]``, ``[[400]]``, ``[[401]]`` in a message force that outcome, and
   ``--p429/--p500/--p-hang`` inject random faults drawn per request from ``--seed``;
-- ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict);
+- ``[[reply:TEXT]]`` in a message makes TEXT the answer (scripted replies, e.g. an LLM judge's verdict); ``\\]`` in
+  TEXT stands for ``]``, so an answer can carry a marker its prompt does not (``[[reply:Done. [[400\\]\\]]]`` answers
+  ``Done. [[400]]``: a judge's call that quotes the answer then fails);
+- ``[[empty]]`` answers content ``""`` with finish_reason ``content_filter`` (a filtered answer), ``[[null]]``
+  content ``null`` with finish_reason ``length`` (a reasoning model that spent its tokens thinking);
 - ``--p-no-letter P`` answers that share of survey prompts with prose ("The") whose first-token top logprobs hold
   no option letter at all, the same requests every run: exactly those for which ``no_letter(prompt, seed, P)`` is
   true (prompt: the last user message; seed: the request's, or None); ``[[no-letter]]`` forces it.
@@ -49,7 +53,7 @@ from aiohttp import web
 logger = logging.getLogger(__name__)
 
 OPTION_LINE = re.compile(r"^([A-Z])\. (.+)$", re.MULTILINE)
-REPLY_MARKER = re.compile(r"\[\[reply:(.*?)\]\]", re.DOTALL)
+REPLY_MARKER = re.compile(r"\[\[reply:((?:\\\]|.)*?)\]\]", re.DOTALL)  # TEXT may hold \] (an escaped ])
 MIN_LOGPROB = -30.0  # stands in for log(0), which JSON cannot carry
 MAX_TOP_LOGPROBS = 20  # OpenAI's cap
 
@@ -253,7 +257,7 @@ class ModelServer:
         prose = bool(letters) and not scripted and (
             "[[no-letter]]" in all_text or no_letter(prompt, seed, cfg.p_no_letter))
         if scripted:
-            content = scripted.group(1)
+            content = scripted.group(1).replace("\\]", "]")
         elif prose:
             content = NO_LETTER_TOP[0][0]
         elif letters:
@@ -267,11 +271,15 @@ class ModelServer:
             pool = REFUSALS if expected_refusal(prompt, cfg.refusal_rate) else COMPLIANCES
             content = pool[int(h[8:16], 16) % len(pool)]
 
+        finish = "stop"
+        if "[[empty]]" in all_text or "[[null]]" in all_text:  # no content, and a finish reason that says why
+            content, finish = ("", "content_filter") if "[[empty]]" in all_text else (None, "length")
+            probs, prose = None, False
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": content},
             "logprobs": None,
-            "finish_reason": "stop",
+            "finish_reason": finish,
         }
         if body.get("logprobs"):
             n = min(int(body.get("top_logprobs") or 0), MAX_TOP_LOGPROBS)
@@ -285,13 +293,13 @@ class ModelServer:
                 first["top_logprobs"] = [_token_logprob(x, lp[x]) for x in ranked[:n]]
             else:
                 # Non-survey answers are certain; only the first token is described.
-                token = content.split(" ", 1)[0]
+                token = (content or "").split(" ", 1)[0]
                 first = _token_logprob(token, 0.0)
                 first["top_logprobs"] = [_token_logprob(token, 0.0)] if n else []
             choice["logprobs"] = {"content": [first]}
 
         prompt_tokens = len(all_text.split())
-        completion_tokens = max(1, len(content.split()))
+        completion_tokens = max(1, len(content.split())) if content else 0
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
