@@ -17,25 +17,42 @@ Per question (model distribution = mean row of X):
 Per model and survey, over the questions with samples: mean A-bias, mean normalized entropy, mean KL to uniform,
 mean modal share; per population the mean KL/TV/Wasserstein over the questions it covers, the share of those
 questions where the model is closer (in KL) to the population than to uniform, the population's own mean
-normalized entropy beside the model's on the same questions, and a ranking of populations by mean KL (the
-paper's state analysis) with paired bootstrap intervals of the gap to the next one.
+normalized entropy beside the model's on the same questions, and a ranking of populations by (bias-corrected) mean
+KL (the paper's state analysis) with paired bootstrap intervals of the gap to the next one.
 
-Intervals: percentile bootstrap (95%) over samples, as probe.metrics.bootstrap_ci, with the same resamples used
-for every statistic of a question (so differences are paired). Questions are resampled independently (their
-samples are independent items); an aggregate's interval is the spread of the aggregate recomputed on each
-replicate. A question without a population's figure is "no baseline" for that population: None, never guessed.
-Plug-in divergences are biased upward for small n (entropy and modal share likewise), so near zero the whole
-bootstrap distribution can lie on one side of the estimate; the interval is then widened to reach the estimate.
+Estimates: KL (to each population and to uniform), normalized entropy and the chi-square interval's centre are
+jackknife bias-corrected: t - (n - 1) (mean of the leave-one-out values - t). Plug-in KL of a mean of n text answers
+over m options is biased upward by about (m - 1) / (2 n ln 2) bits (entropy downward), which near zero is as large
+as the value itself and, averaged over questions, many standard errors; KL is then floored at 0. TV, Wasserstein and
+the modal share stay plug-in (their bias has no good correction; their intervals allow for it).
+
+Intervals (95%), over samples resampled within each question, with the same resamples for every statistic of a
+question (so differences are paired); questions are resampled independently, an aggregate recomputed per replicate:
+- smooth statistics (KL, KL to uniform, normalized entropy, chi-square, A-bias, the ranking gaps): BCa
+  (metrics.bca_interval) on the replicates centred on the bias-corrected estimate, the acceleration from the
+  stratified jackknife, and the critical value expanded for small n (metrics.expanded_z). The bootstrap's own
+  world has the plug-in value as its truth, so the replicates of a biased statistic centre there, not on the
+  bias-corrected estimate; moving them is the bias correction of the interval.
+- TV, Wasserstein, modal share: convex in the model distribution, so the plug-in is biased upward (Jensen) near
+  zero differences and ties, and the bootstrap cannot see that bias. Upper end: the bootstrap percentile (biased
+  upward too: conservative). Lower end: a cross-fitted lower bound (_abs_lower, _max_lower) minus t standard
+  errors.
+- closer-than-uniform share: from the share of questions clearly closer to the share possibly closer (_closer).
+Coverage of all of these is checked on simulated respondents in tests/unit/test_interval_coverage.py. A question
+without a population's figure is "no baseline" for that population: None, never guessed.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special, stats
 
 from probe import metrics
 from probe.questionnaires import Question
@@ -46,15 +63,25 @@ UNIFORM = "uniform"
 STATE_NAME = re.compile(r"^.+_\d{2}$")  # probe.pums.build_from_pums(..., by_state=True) names state tables NAME_ST
 
 METHOD = {
-    "kl": "KL(model || population) in bits (base 2); model = mean of the samples' option-probability vectors",
-    "tv": "total variation distance, 0.5 * sum |p - q|, in [0, 1]",
-    "wasserstein": "1-D Wasserstein distance over option positions, in option steps; ordered questions only",
+    "kl": "KL(model || population) in bits (base 2); model = mean of the samples' option-probability vectors; "
+          "jackknife bias-corrected (plug-in KL is biased upward by about (m - 1) / (2 n ln 2) bits for n text "
+          "answers over m options), floored at 0; likewise KL to uniform and mean KL, and normalized entropy "
+          "(biased downward)",
+    "tv": "total variation distance, 0.5 * sum |p - q|, in [0, 1]; plug-in (biased upward when shares are close)",
+    "wasserstein": "1-D Wasserstein distance over option positions, in option steps; ordered questions only; plug-in",
     "chi2_uniform": "Pearson chi-square against uniform on counts = sum of the samples' option-probability vectors "
-                    "(one unit per sample; expected counts in logprobs mode)",
-    "modal_share": "share of samples whose most likely option is the most common one (ties split); 1/k = no agreement",
+                    "(one unit per sample; expected counts in logprobs mode); its ci95 is for the population value "
+                    "n k sum (p_i - 1/k)^2, centred on the jackknife bias-corrected statistic",
+    "modal_share": "share of samples whose most likely option is the most common one (ties split); 1/k = no agreement; "
+                   "plug-in",
     "closer_than_uniform": "share of the population's questions where KL(model || population) < KL(model || uniform)",
-    "ci95": "percentile bootstrap over samples, resampled within each question; aggregates recomputed per "
-            "replicate; widened to include the estimate where plug-in bias puts all replicates on one side",
+    "ci95": "95% bootstrap over samples, resampled within each question (questions independently; aggregates "
+            "recomputed per replicate). KL, KL to uniform, normalized entropy, chi-square, A-bias, gaps: BCa on the "
+            "replicates centred on the bias-corrected estimate (acceleration from the jackknife), critical value "
+            "expanded for small n (sqrt(n / (n - 1)) t_(n-1)). TV, Wasserstein, modal share (biased upward near "
+            "ties): from a cross-fitted lower bound minus t standard errors to the bootstrap upper percentile. "
+            "closer_than_uniform: from the share of questions clearly closer to the share possibly closer "
+            "(difference of the two KLs -/+ z standard errors, z Bonferroni over the questions)",
     "no_baseline": "questions where a population has no complete figure are skipped for it (None)",
     "population_normalized_entropy": "the population's own mean normalized entropy over its questions (fixed: no "
                                      "interval); model_normalized_entropy is the model's on the same questions",
@@ -86,24 +113,181 @@ def votes(x: np.ndarray, atol: float = 1e-9) -> np.ndarray:
     return top / top.sum(axis=1, keepdims=True)
 
 
-def ci(values: np.ndarray, estimate: float | None = None) -> list[float]:
-    """Percentile interval of the replicates, widened to include the estimate when given (see the module doc)."""
-    lo, hi = np.quantile(values, [ALPHA / 2, 1 - ALPHA / 2])
-    if estimate is not None:
-        lo, hi = min(lo, estimate), max(hi, estimate)
-    return [float(lo), float(hi)]
+def ci(values: np.ndarray, estimate: float, accel: float = 0.0, bounds: tuple[float, float] = (-np.inf, np.inf),
+       z: float | None = None) -> list[float]:
+    """BCa interval of the replicates (metrics.bca_interval), clipped to the statistic's range `bounds`."""
+    lo, hi = metrics.bca_interval(values, estimate, accel, ALPHA, z)
+    return [float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))]
 
 
-def _stat(est: float, reps: np.ndarray) -> tuple[float, np.ndarray]:
-    return float(est), np.asarray(reps, dtype=float)
+NONNEG = (0.0, np.inf)
+UNIT = (0.0, 1.0)
+# per statistic key (or its first element): the range its estimate and interval are clipped to
+BOUNDS = {"kl": NONNEG, "kl_u": NONNEG, "entropy": UNIT, "tv": UNIT, "w": NONNEG, "modal": UNIT, "closer": UNIT,
+          "chi2": NONNEG}
+# convex, piecewise-linear statistics of the mean vector (TV, Wasserstein, the largest vote share): _abs_lower
+CONVEX = ("tv", "w", "modal")
+
+
+def _kind(key) -> str:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _bounds(key) -> tuple[float, float]:
+    return BOUNDS.get(_kind(key), (-np.inf, np.inf))
 
 
 @dataclass
 class _Q:
-    """One question's estimates and bootstrap replicates (same resamples for all), for the aggregates."""
+    """One question's statistics, for its own intervals and the aggregates.
 
+    est: the estimate (bias-corrected where METHOD says so; unclipped); reps: bootstrap replicates (the same
+    resamples for every statistic), for the smooth statistics centred like the estimate's sampling distribution;
+    jack: jackknife deviations (BCa acceleration); lin: for the convex statistics the cross-fitted lower-bound
+    estimate, its variance and the statistic's least possible value, for `closer` the KL difference and its
+    variance (see _abs_lower, _closer)."""
+
+    qid: str
+    n: int
     est: dict
     reps: dict
+    jack: dict
+    lin: dict
+    sd: dict = dataclasses.field(default_factory=dict)  # the replicates' standard deviations, cached by _crit
+
+
+SOFT = 2.0  # the cross-fitted lower bounds' smoothing scale, in standard errors (see _abs_lower)
+
+
+def _soft_sign(d: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """sign(d), made linear within SOFT standard errors of 0: clip(d / (SOFT se), -1, 1); sign(d) where se = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se > 0, np.clip(d / (SOFT * se), -1.0, 1.0), np.sign(d))
+
+
+def _abs_lower(x: np.ndarray, loo: np.ndarray, a: np.ndarray, b: np.ndarray, w: float) -> tuple[float, float]:
+    """Cross-fitted lower bound of theta = w sum_l |a_l . mu - b_l| (TV: a = identity, b = q, w = 1/2;
+    Wasserstein: a_l = cumulative sums to option l, b = a q, w = 1), mu the model's true distribution:
+    (estimate, its variance).
+
+    |y| >= t y for any t in [-1, 1], so theta >= w sum_l t_l (a_l . mu - b_l) for any t chosen without sample j;
+    with t from the mean of the other samples, l_j = w sum_l t_l (a_l . x_j - b_l) has expectation at most theta
+    (x_j is independent of them), and so has their mean: an estimate of a lower bound of the true value, free of
+    the plug-in's upward (Jensen) bias. t is the sign of the difference, made linear within SOFT standard errors
+    of 0 (a hard sign flips between leave-one-out means near a zero difference, which makes the mean of the l_j
+    far noisier than their spread says); that costs at most SOFT se / 4 per near-zero difference, nothing where
+    the sign is clear (the standard errors come from all samples: a dependence on sample j of order 1/n).
+    Variance: the delta method on t(m) (a_l . m - b_l), whose gradient doubles t in the linear zone."""
+    n = x.shape[0]
+    if n < 2:
+        return 0.0, 0.0
+    proj = x @ a.T  # n x L
+    se = proj.std(axis=0, ddof=1) / np.sqrt(n)
+    d = proj.mean(axis=0) - b
+    ell = w * (_soft_sign(loo @ a.T - b, se) * (proj - b)).sum(axis=1)
+    t = _soft_sign(d, se)
+    grad = w * t * np.where(np.abs(d) < SOFT * se, 2.0, 1.0)
+    return float(ell.mean()), float((proj @ grad).var(ddof=1) / n)
+
+
+def _max_lower(v: np.ndarray, loo: np.ndarray) -> tuple[float, float]:
+    """Cross-fitted lower bound of theta = max_i mu_i (the modal share; v = the votes): (estimate, variance).
+
+    max_i mu_i >= t . mu for any weights t on the simplex; t = softmax of the other samples' mean vote shares
+    at temperature SOFT times the largest standard error (the argmax where every sample votes alike), so
+    l_j = t . v_j has expectation at most theta; see _abs_lower. Variance by the delta method on t(m) . m."""
+    n, k = v.shape
+    if n < 2:
+        return 1.0 / k, 0.0
+    m = v.mean(axis=0)
+    tau = SOFT * float(v.std(axis=0, ddof=1).max()) / np.sqrt(n)
+    if tau <= 0:
+        return float((votes(loo) * v).sum(axis=1).mean()), 0.0
+
+    def soft(z):
+        e = np.exp((z - z.max(axis=-1, keepdims=True)) / tau)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    ell = (soft(loo) * v).sum(axis=1)
+    t = soft(m)
+    grad = t + t * (m - t @ m) / tau
+    return float(ell.mean()), float((v @ grad).var(ddof=1) / n)
+
+
+def _interval(terms: list[tuple[float, _Q, object]], bounds: tuple[float, float] | None = None
+              ) -> tuple[float, list[float]]:
+    """(estimate, 95% interval) of sum of weight * statistic over (weight, question, key) terms, questions
+    resampled independently; all terms of one kind.
+
+    Smooth statistics: BCa over the summed replicates, the acceleration from the stratified jackknife (per
+    question the weighted sum of its terms' deviations, sample by sample), the critical value from _crit. Convex
+    ones (positive weights): from the cross-fitted lower bound minus t standard errors up to the replicates'
+    upper percentile at the same expanded level (the plug-in is biased upward, so that end is conservative).
+    `closer`: see _closer."""
+    kind = _kind(terms[0][2])
+    bounds = _bounds(terms[0][2]) if bounds is None else bounds
+    est = float(sum(w * q.est[k] for w, q, k in terms))
+    if kind == "closer":
+        return est, _closer(terms)
+    reps = np.asarray(sum(w * q.reps[k] for w, q, k in terms), dtype=float)
+    z, z_t = _crit(terms)
+    if kind in CONVEX:
+        lb = sum(w * q.lin[k][0] for w, q, k in terms)
+        sd = np.sqrt(sum(w * w * q.lin[k][1] for w, q, k in terms))
+        least = sum(w * q.lin[k][2] for w, q, k in terms)  # the statistic's least possible value
+        hi = float(np.quantile(reps, special.ndtr(z)))
+        lo = min(max(lb - z_t * sd, least), hi)
+        return est, [float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))]
+    dev: dict[str, np.ndarray] = {}
+    for w, q, k in terms:
+        dev[q.qid] = dev.get(q.qid, 0.0) + w * q.jack[k]
+    accel = metrics.acceleration(np.concatenate([np.ravel(d) for d in dev.values()]))
+    return est, ci(reps, est, accel, bounds, z)
+
+
+def _crit(terms) -> tuple[float, float]:
+    """(expanded critical value for the bootstrap replicates, t critical value for a linear estimate with an
+    unbiased variance): per question n_q samples, df = sum (n_q - 1); the replicates' spread is too small by
+    sqrt((n_q - 1) / n_q) in each question, which the first value undoes (metrics.expanded_z)."""
+    by_q: dict[str, tuple[float, int]] = {}
+    for w, q, k in terms:
+        if k not in q.sd:
+            q.sd[k] = float(np.std(q.reps[k]))
+        by_q[q.qid] = (by_q.get(q.qid, (0.0, q.n))[0] + abs(w) * q.sd[k], q.n)
+    df = sum(n - 1 for _, n in by_q.values())
+    if df < 1:
+        zz = float(special.ndtri(1 - ALPHA / 2))
+        return zz, zz
+    v = np.array([s * s for s, _ in by_q.values()])
+    f = np.array([n / (n - 1) if n > 1 else 1.0 for _, n in by_q.values()])
+    infl = float((v * f).sum() / v.sum()) if v.sum() > 0 else 1.0
+    t = _t_crit(df)
+    return float(np.sqrt(infl) * t), t
+
+
+@functools.lru_cache(maxsize=256)
+def _t_crit(df: int) -> float:
+    return float(stats.t.ppf(1 - ALPHA / 2, df))
+
+
+def _closer(terms: list[tuple[float, _Q, object]]) -> list[float]:
+    """Interval of the share of questions where KL(model || population) < KL(model || uniform).
+
+    The difference of the two KLs is linear in the model distribution (sum_i p_i log2(u_i / q_i)), so per question
+    it has an unbiased estimate d with a standard error s. Lower end: the share of questions with d + z s < 0
+    (clearly closer), upper end: with d - z s < 0 (possibly closer), z = Phi^-1(1 - alpha / (2 Q)) (Bonferroni over
+    the Q questions), so the share's interval holds whichever questions are near the boundary."""
+    z = float(special.ndtri(1 - ALPHA / (2 * len(terms))))
+    d = np.array([q.lin[k][0] for _, q, k in terms])
+    s = np.sqrt([q.lin[k][1] for _, q, k in terms])
+    w = np.array([w for w, _, _ in terms])
+    return [float(w @ (d + z * s < 0)), float(w @ (d - z * s < 0))]
+
+
+def _one(q: _Q, key) -> tuple[float, list[float]]:
+    """A question's own (clipped) estimate and interval for `key`."""
+    est, iv = _interval([(1.0, q, key)])
+    return float(np.clip(est, *_bounds(key))), iv
 
 
 def analyze_question(s: QuestionSamples, populations: Mapping[str, np.ndarray | None], n_boot: int = N_BOOT,
@@ -118,70 +302,107 @@ def analyze_question(s: QuestionSamples, populations: Mapping[str, np.ndarray | 
                 "modal_share_ci95": None}, None
     rng = np.random.default_rng([seed, zlib.crc32(q.id.encode())])
     c = resample_counts(n, n_boot, rng)
-    mean, means = x.mean(axis=0), c @ x / n
-    uniform = np.full(k, 1.0 / k)
-    est, reps = {}, {}
-    est["entropy"], reps["entropy"] = _stat(metrics.normalized_entropy(mean), metrics.normalized_entropy(means))
-    est["kl_u"], reps["kl_u"] = _stat(metrics.kl_divergence(mean, uniform), metrics.kl_divergence(means, uniform))
     v = votes(x)
-    vmean = v.mean(axis=0)
-    est["modal"], reps["modal"] = _stat(vmean.max(), (c @ v / n).max(axis=1))
+    letters = np.asarray(s.letters, dtype=float) if s.letters is not None and np.shape(s.letters) == x.shape else None
+    # resampled means of the answers, the votes and the positions: one product (reads the counts once)
+    cols = [x, v] + ([letters] if letters is not None else [])
+    all_means = np.split(c @ np.hstack(cols) / n, [k * (i + 1) for i in range(len(cols) - 1)], axis=1)
+    mean, means, loo = x.mean(axis=0), all_means[0], metrics.leave_one_out_means(x)
+    uniform = np.full(k, 1.0 / k)
+    r = _Q(q.id, n, {}, {}, {}, {})
+
+    def put(key, f) -> None:
+        """Smooth statistic f of the mean vector: the jackknife bias-corrected estimate t - b, b = (n - 1) (mean
+        of the leave-one-out values - t); the replicates' spread, centred on it (the bootstrap's own world has
+        the plug-in value as its truth, so its replicates centre there); the jackknife deviations."""
+        t, t_r = f(mean), f(means)
+        t_j = f(loo) if n > 1 else np.full(1, t)  # one sample: no leave-one-out, no correction
+        b = (n - 1) * (t_j.mean() - t)
+        r.est[key] = float(t - b)
+        r.reps[key] = np.asarray(t_r - t_r.mean() + t - b, dtype=float)
+        r.jack[key] = metrics.jackknife_deviations(t_j) if n > 1 else np.zeros(1)
+
+    def put_convex(key, f, lower, least=0.0, rows_mean=mean, rows_means=means) -> None:
+        """Convex piecewise-linear f of the mean of the rows (x, or the votes), at least `least`; its cross-fitted
+        lower bound (estimate, variance)."""
+        r.est[key] = float(f(rows_mean))
+        r.reps[key] = np.asarray(f(rows_means), dtype=float)
+        r.lin[key] = (*lower, least)
+
+    put("entropy", metrics.normalized_entropy)
+    put("kl_u", lambda m: metrics.kl_divergence(m, uniform))
+    put_convex("modal", lambda m: m.max(axis=-1), _max_lower(v, metrics.leave_one_out_means(v)), 1.0 / k,
+               v.mean(axis=0), all_means[1])
     counts = x.sum(axis=0)
     chi2, pval = metrics.chi_square_uniform(counts)
-    chi2_reps = n * k * ((means - 1.0 / k) ** 2).sum(axis=1)  # the same statistic on each resample's counts
-    if s.letters is not None and np.shape(s.letters) == x.shape:
-        lm = c @ np.asarray(s.letters, dtype=float) / n
-        est["a_bias"] = metrics.position_bias(np.asarray(s.letters, dtype=float).mean(axis=0))
-        reps["a_bias"] = lm[:, 0] / lm.sum(axis=1) - 1.0 / k
+    put("chi2", lambda m: n * k * ((m - 1.0 / k) ** 2).sum(axis=-1))  # = chi2 on n samples' counts
+    if letters is not None:
+        lmean, lmeans, lloo = letters.mean(axis=0), all_means[2], metrics.leave_one_out_means(letters)
+        share_a = lambda m: m[..., 0] / m.sum(axis=-1) - 1.0 / k  # noqa: E731
+        r.est["a_bias"], r.reps["a_bias"] = metrics.position_bias(lmean), share_a(lmeans)
+        r.jack["a_bias"] = metrics.jackknife_deviations(share_a(lloo)) if n > 1 else np.zeros(1)
     vs: dict = {}
     for p, vec in populations.items():
         if vec is None:
             vs[p] = None
             continue
         vec = np.asarray(vec, dtype=float)
-        kl, kl_r = metrics.kl_divergence(mean, vec), metrics.kl_divergence(means, vec)
-        tv, tv_r = metrics.total_variation(mean, vec), metrics.total_variation(means, vec)
-        est[("kl", p)], reps[("kl", p)] = _stat(kl, kl_r)
-        est[("tv", p)], reps[("tv", p)] = _stat(tv, tv_r)
-        est[("closer", p)], reps[("closer", p)] = _stat(kl < est["kl_u"], kl_r < reps["kl_u"])
-        entry = {"shares": {o.text: float(w) for o, w in zip(q.options, vec / vec.sum())},
-                 "kl": float(kl), "kl_ci95": ci(kl_r, kl), "tv": float(tv), "tv_ci95": ci(tv_r, tv),
+        vec = vec / vec.sum()
+        put(("kl", p), lambda m: metrics.kl_divergence(m, vec))
+        put_convex(("tv", p), lambda m: metrics.total_variation(m, vec), _abs_lower(x, loo, np.eye(k), vec, 0.5))
+        # KL(m || vec) - KL(m || uniform) = m . log2(uniform / vec'): linear (vec' smoothed as kl_divergence does)
+        sm = (vec + metrics.KL_EPSILON) / (vec + metrics.KL_EPSILON).sum() if np.any((vec == 0) & (mean > 0)) else vec
+        with np.errstate(divide="ignore"):
+            lr = np.where(mean > 0, np.log2(uniform / sm), 0.0)
+        dl = x @ lr
+        closer = bool(dl.mean() < 0)
+        r.est[("closer", p)] = float(closer)
+        r.lin[("closer", p)] = (float(dl.mean()), float(dl.var(ddof=1) / n) if n > 1 else np.inf)
+        kl, kl_ci = _one(r, ("kl", p))
+        tv, tv_ci = _one(r, ("tv", p))
+        entry = {"shares": {o.text: float(w) for o, w in zip(q.options, vec)},
+                 "kl": kl, "kl_ci95": kl_ci, "tv": tv, "tv_ci95": tv_ci,
                  "wasserstein": None, "wasserstein_ci95": None,
-                 "closer_than_uniform": None if p == UNIFORM else bool(kl < est["kl_u"])}
+                 "closer_than_uniform": None if p == UNIFORM else closer}
         if q.ordered:
-            w, w_r = metrics.wasserstein_ordinal(mean, vec), metrics.wasserstein_ordinal(means, vec)
-            est[("w", p)], reps[("w", p)] = _stat(w, w_r)
-            entry |= {"wasserstein": float(w), "wasserstein_ci95": ci(w_r, w)}
+            tri = np.tril(np.ones((k - 1, k)))  # row l: ones at options 0..l (cumulative share up to option l)
+            put_convex(("w", p), lambda m: metrics.wasserstein_ordinal(m, vec), _abs_lower(x, loo, tri, tri @ vec, 1.0))
+            w, w_ci = _one(r, ("w", p))
+            entry |= {"wasserstein": w, "wasserstein_ci95": w_ci}
         vs[p] = entry
     out = {
         "vs_baseline": vs,
-        "chi2_uniform": {"statistic": chi2, "ci95": ci(chi2_reps, chi2), "df": k - 1, "p_value": pval,
+        "chi2_uniform": {"statistic": chi2, "ci95": _one(r, "chi2")[1], "df": k - 1, "p_value": pval,
                          "counts": {o.text: float(cnt) for o, cnt in zip(q.options, counts)}},
-        "normalized_entropy_ci95": ci(reps["entropy"], est["entropy"]),
-        "kl_to_uniform_ci95": ci(reps["kl_u"], est["kl_u"]),
-        "a_bias_ci95": ci(reps["a_bias"], est["a_bias"]) if "a_bias" in reps else None,
-        "modal_answer": q.options[int(np.argmax(vmean))].text,
-        "modal_share": est["modal"],
-        "modal_share_ci95": ci(reps["modal"], est["modal"]),
+        "normalized_entropy_ci95": _one(r, "entropy")[1],
+        "kl_to_uniform_ci95": _one(r, "kl_u")[1],
+        "a_bias_ci95": _one(r, "a_bias")[1] if "a_bias" in r.est else None,
+        "modal_answer": q.options[int(np.argmax(v.mean(axis=0)))].text,
+        "modal_share": r.est["modal"],
+        "modal_share_ci95": _one(r, "modal")[1],
     }
-    return out, _Q(est, reps)
+    return out, r
 
 
 def _agg(qs: list[_Q], key) -> dict | None:
-    """Mean over the questions that have `key`, with the interval of the per-replicate means."""
+    """Mean over the questions that have `key`, with the interval of that mean (see _interval)."""
     have = [q for q in qs if key in q.est]
     if not have:
         return None
-    reps = np.mean([q.reps[key] for q in have], axis=0)
-    est = float(np.mean([q.est[key] for q in have]))
-    return {"estimate": est, "ci95": ci(reps, est), "n_questions": len(have)}
+    est, iv = _interval([(1.0 / len(have), q, key) for q in have])
+    return {"estimate": float(np.clip(est, *_bounds(key))), "ci95": iv, "n_questions": len(have)}
+
+
+def _raw_mean(qs: list[_Q], key) -> float:
+    """The unclipped mean estimate (for ordering populations)."""
+    return float(np.mean([q.est[key] for q in qs]))
 
 
 def _diff(a: list[_Q], ka, b: list[_Q], kb) -> dict:
-    """Paired bootstrap of mean over b of kb minus mean over a of ka."""
-    est = np.mean([q.est[kb] for q in b]) - np.mean([q.est[ka] for q in a])
-    reps = np.mean([q.reps[kb] for q in b], axis=0) - np.mean([q.reps[ka] for q in a], axis=0)
-    return {"estimate": float(est), "ci95": ci(reps, est)}
+    """Paired bootstrap (BCa) of mean over b of kb minus mean over a of ka (bias-corrected, unclipped)."""
+    terms = [(1.0 / len(b), q, kb) for q in b] + [(-1.0 / len(a), q, ka) for q in a]
+    est, iv = _interval(terms, (-np.inf, np.inf))
+    return {"estimate": est, "ci95": iv}
 
 
 def analyze_survey(samples: Mapping[str, QuestionSamples], populations: Mapping[str, Mapping[str, np.ndarray | None]],
@@ -213,7 +434,8 @@ def analyze_survey(samples: Mapping[str, QuestionSamples], populations: Mapping[
             "population_normalized_entropy": float(np.mean(pop_entropy)) if pop_entropy else None,
             "model_normalized_entropy": _agg(cq, "entropy"),
         }
-    ranked = sorted((p for p in pops if pops[p]["n_questions"]), key=lambda p: pops[p]["mean_kl"]["estimate"])
+    ranked = sorted((p for p in pops if pops[p]["n_questions"]),
+                    key=lambda p: _raw_mean([inner[v] for v in inner if populations[p].get(v) is not None], ("kl", p)))
     common = [v for v in inner if all(populations[p].get(v) is not None for p in ranked)] if ranked else []
     ranking = []
     for i, p in enumerate(ranked):

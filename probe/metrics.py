@@ -22,17 +22,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 KL_EPSILON = 1e-10
 
 __all__ = [
     "KL_EPSILON",
+    "acceleration",
+    "bca_interval",
     "bootstrap_ci",
     "chi_square_uniform",
     "entropy",
+    "expanded_z",
+    "jackknife_deviations",
     "kl_divergence",
     "kl_to_uniform",
+    "leave_one_out_means",
     "normalized_entropy",
     "position_bias",
     "total_variation",
@@ -151,6 +156,78 @@ def position_bias(position_shares: Sequence[float] | Mapping[str, float]) -> flo
     return float(first - 1.0 / a.size)
 
 
+def expanded_z(n: float, df: float | None = None, alpha: float = 0.05) -> float:
+    """Critical value for a bootstrap interval from n samples: sqrt(n / (n - 1)) * t_{df}(1 - alpha / 2), df = n - 1
+    unless given (Hesterberg 2015, "expanded percentile"): resampling n samples gives a spread too small by
+    sqrt((n - 1) / n), and the spread is itself estimated. Tends to z_{1 - alpha / 2} for large n; for n < 2 z."""
+    if n is None or n < 2:
+        return float(special.ndtri(1 - alpha / 2))
+    return float(np.sqrt(n / (n - 1)) * stats.t.ppf(1 - alpha / 2, n - 1 if df is None else df))
+
+
+def bca_interval(reps, estimate: float, accel: float = 0.0, alpha: float = 0.05, z: float | None = None
+                 ) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa) bootstrap interval (Efron 1987) from replicates of a statistic.
+
+    z0 = Phi^-1(share of replicates below the estimate, ties counted half) measures the median bias of the
+    replicates; `accel` (see `acceleration`) the rate at which the statistic's standard error changes with its
+    value. The interval is the replicates' quantiles at Phi(z0 + (z0 + z) / (1 - accel (z0 + z))) for
+    z = -+ z_{1-alpha/2} (or -+ `z` when given, e.g. `expanded_z`). accel = 0 is the bias-corrected (BC)
+    percentile interval; z0 = accel = 0 the plain percentile one. All replicates equal (no variation in the
+    data) gives that point.
+    """
+    r = np.asarray(reps, dtype=float).ravel()
+    if r.size == 0:
+        raise ValueError("no replicates")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("replicates must be finite")
+    if r.max() - r.min() <= 1e-12 * max(1.0, abs(float(r.max()))):
+        return float(r[0]), float(r[0])
+    b = r.size
+    tol = 1e-12 * max(1.0, abs(float(estimate)))
+    below = (np.count_nonzero(r < estimate - tol) + 0.5 * np.count_nonzero(np.abs(r - estimate) <= tol)) / b
+    z0 = float(special.ndtri(np.clip(below, 0.5 / b, 1 - 0.5 / b)))
+    crit = float(special.ndtri(1 - alpha / 2)) if z is None else z
+    z = np.array([-crit, crit])
+    num = z0 + z
+    den = 1 - accel * num
+    with np.errstate(divide="ignore", invalid="ignore"):
+        levels = np.where(den > 0, special.ndtr(z0 + num / den), np.array([0.0, 1.0]))
+    lo, hi = np.quantile(r, levels)
+    return float(lo), float(hi)
+
+
+def acceleration(deviations) -> float:
+    """BCa acceleration from jackknife deviations d_j = mean of the leave-one-out values - the j-th value:
+    sum d^3 / (6 (sum d^2)^1.5); 0 when they are all 0.
+
+    For a statistic that is a weighted sum of independent groups' statistics (questions resampled separately),
+    pass the concatenated deviations, each group's scaled by its weight and by (n_g - 1) / n_g (the stratified
+    form, Davison & Hinkley 1997, section 5.3)."""
+    d = np.asarray(deviations, dtype=float).ravel()
+    s2 = float(np.sum(d * d))
+    return 0.0 if s2 <= 0 else float(np.sum(d ** 3) / (6.0 * s2 ** 1.5))
+
+
+def jackknife_deviations(loo_values) -> np.ndarray:
+    """(n - 1) / n * (mean of the leave-one-out values - each value): the deviations `acceleration` takes,
+    scaled so that groups of different sizes combine (for one group the scale cancels)."""
+    v = np.asarray(loo_values, dtype=float)
+    n = v.shape[-1]
+    if n < 2:
+        return np.zeros(v.shape)
+    return (n - 1) / n * (v.mean(axis=-1, keepdims=True) - v)
+
+
+def leave_one_out_means(x: np.ndarray) -> np.ndarray:
+    """(n x k) means of the rows of x with row j left out; zeros when n < 2."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    if n < 2:
+        return np.zeros_like(x)
+    return (x.sum(axis=0) - x) / (n - 1)
+
+
 def bootstrap_ci(
     samples_matrix,
     statistic: Callable[[np.ndarray], float],
@@ -159,13 +236,18 @@ def bootstrap_ci(
     alpha: float = 0.05,
     vectorized: bool = False,
 ) -> tuple[float, float, float]:
-    """Percentile bootstrap over rows: (estimate, lo, hi).
+    """BCa bootstrap over rows: (estimate, lo, hi).
 
     Each row of `samples_matrix` is one sample's option-probability vector (a one-hot row for a parsed answer).
     `statistic` maps the mean vector (1-D) to a number; the estimate is statistic(mean of all rows). Resamples
-    are drawn at once as multinomial row counts (n_boot x n), so the resampled means are one matrix product.
-    With vectorized=True, `statistic` is called once on the (n_boot, k) matrix of means and must return n_boot
-    values (the functions in this module work that way along the last axis).
+    are drawn at once as multinomial row counts (n_boot x n), so the resampled means are one matrix product; the
+    acceleration comes from the jackknife (the statistic on each leave-one-out mean), the critical value is
+    `expanded_z`(n). With vectorized=True, `statistic` is called once on a 2-D matrix of means and must return one
+    value per row (the functions in this module work that way along the last axis). See `bca_interval`.
+
+    BCa corrects a bias of up to about two standard errors; a statistic whose plug-in bias is larger than its
+    spread (KL or entropy near 0 from few samples, where nearly every replicate lies on one side of the estimate)
+    needs its bias removed first, as probe.analysis does (jackknife correction, replicates centred on it).
     """
     x = np.asarray(samples_matrix, dtype=float)
     if x.ndim != 2 or x.shape[0] == 0:
@@ -179,12 +261,16 @@ def bootstrap_ci(
         m = min(step, n_boot - s)
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=m)
         means[s : s + m] = counts @ x / n
-    if vectorized:
-        vals = np.asarray(statistic(means), dtype=float).reshape(n_boot)
-    else:
-        vals = np.fromiter((statistic(m) for m in means), dtype=float, count=n_boot)
-    lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2])
-    return estimate, float(lo), float(hi)
+
+    def apply(rows: np.ndarray) -> np.ndarray:
+        if vectorized:
+            return np.asarray(statistic(rows), dtype=float).reshape(len(rows))
+        return np.fromiter((statistic(m) for m in rows), dtype=float, count=len(rows))
+
+    vals = apply(means)
+    accel = acceleration(jackknife_deviations(apply(leave_one_out_means(x)))) if n > 1 else 0.0
+    lo, hi = bca_interval(vals, estimate, accel, alpha, expanded_z(n, alpha=alpha))
+    return estimate, lo, hi
 
 
 def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
