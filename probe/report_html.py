@@ -68,7 +68,10 @@ GUIDE = [
      "(logprobs and exact answers; text answers have none). An answer with letter mass below 0.1, or no letter in "
      "the top-k at all, is invalid: the model was not answering with a letter. Low mass beside a high invalid rate "
      "means the model mostly answered in prose."),
-    ("Intervals", "[lo, hi] are 95% bootstrap intervals over samples (refusal rates: Wilson intervals). "
+    ("Intervals", "[lo, hi] are 95% bootstrap intervals over samples: BCa around bias-corrected KL and entropy "
+     "(per-question figures are plug-in values, biased upward for small n); for TV, Wasserstein and modal share, "
+     "from a cross-fitted lower bound to the bootstrap upper percentile; 'closer than uniform' from the questions "
+     "clearly closer to those possibly closer (refusal rates: Wilson intervals). "
      "'no baseline' means the population has no figure for that question; it is skipped, never guessed."),
     ("Simulator", "A simulated respondent with declared behaviour, used to check the pipeline; not a language model."),
 ]
@@ -169,7 +172,7 @@ def _overview(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
     out.append(overview_figure([(n, m, s["analysis"]) for n, m, s in rows], ent))
     out.append('<p class="caption">Left: A-bias per model (0 = no preference for the first position shown). Right: mean '
                "normalized entropy (1 = answers spread like uniform random choice); dotted lines mark each "
-               "population's own mean normalized entropy. Error bars: 95% bootstrap intervals over samples. "
+               "population's own mean normalized entropy. Error bars: 95% bootstrap intervals over samples (BCa, bias-corrected). "
                "Hatched bars are simulators.</p>")
     return out
 

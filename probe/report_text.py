@@ -111,7 +111,11 @@ def not_ranked(a: dict) -> list[str]:
 READING_GUIDE = ("KL is KL(model || population) in bits: 0 = answers like the population, lower = closer. "
                  "Closer than uniform: the share of a population's questions where KL(model || population) < "
                  "KL(model || uniform). Normalized entropy: 1 = uniform; a population's own mean is shown beside the "
-                 "model's on the same questions. Intervals: 95% bootstrap over samples.")
+                 "model's on the same questions. Intervals: 95% bootstrap over samples (BCa); KL and entropy in the "
+                 "ranking and summaries are jackknife bias-corrected (plug-in KL is too high by about (m-1)/(2n ln 2) "
+                 "bits for n answers over m options; floored at 0), while per-question columns are plug-in values; "
+                 "TV, Wasserstein and modal-share intervals start from a cross-fitted lower bound, since their "
+                 "plug-in values are biased upward near ties.")
 
 
 def _summary_markdown(s: dict) -> str:

@@ -67,7 +67,7 @@ def _ranking(model: str, a: dict | None) -> None:
 
     if not a or not a["ranking"]:
         return
-    t = Table(title=f"{model} · populations ranked by mean KL (bits, lower = closer; 95% bootstrap CI)")
+    t = Table(title=f"{model} · populations ranked by mean KL (bits, bias-corrected, lower = closer; 95% BCa CI)")
     for col in ranking_columns(a):
         t.add_column(col, justify="left" if col == "population" else "right")
     for row in ranking_rows(a):
