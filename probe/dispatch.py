@@ -93,7 +93,7 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
 
 def _report(store: Store, campaign_id: str, on_progress: Callable[[int, int], None] | None) -> None:
     if on_progress:
-        p = store.progress(campaign_id)
+        p = _riding_out(store.progress, campaign_id)
         on_progress(p.get("done", 0), p.get("failed", 0))
 
 
@@ -158,12 +158,12 @@ def wait(store: Store, campaign_id: str, on_progress: Callable[[int, int, int], 
     its state. When nothing moves for stall_s seconds, on_stall is told (again after each further stall_s)."""
     last, since = None, time.monotonic()
     while True:
-        p = store.progress(campaign_id)
+        p = _riding_out(store.progress, campaign_id)
         on_progress(p.get("done", 0), p.get("failed", 0), sum(p.values()))
         if p.get("pending", 0) == 0:
-            store.finish_if_complete(campaign_id)
-            return store.state(campaign_id)
-        state = store.state(campaign_id)
+            _riding_out(store.finish_if_complete, campaign_id)
+            return _riding_out(store.state, campaign_id)
+        state = _riding_out(store.state, campaign_id)
         if state != "running":
             return state
         if p != last:
@@ -172,6 +172,23 @@ def wait(store: Store, campaign_id: str, on_progress: Callable[[int, int, int], 
             on_stall(time.monotonic() - since)
             since = time.monotonic()
         time.sleep(poll_s)
+
+
+def _riding_out(read: Callable, *args):
+    """read(*args), tried again while the database is unreachable (a restart: the workers ride it out too, and a
+    waiting client must not fail the campaign they are running), for up to execute.FLUSH_DB_RETRY_S seconds."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    deadline, pause = time.monotonic() + execute.FLUSH_DB_RETRY_S, 0.5
+    while True:
+        try:
+            return read(*args)
+        except (OperationalError, InterfaceError) as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("the store is unreachable (%s); trying again in %.1f s", str(e).splitlines()[0][:120], pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5)
 
 
 def _redact(url: str) -> str:
