@@ -144,8 +144,15 @@ def start_run(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path, Path]
     """`probe run ...` in the background, its output in files (a pipe nobody reads could block it)."""
     out, err = tmp_path / "run.out", tmp_path / "run.err"
     with open(out, "wb") as o, open(err, "wb") as e:
-        proc = subprocess.Popen([PROBE, "run", *args], stdout=o, stderr=e, env=dict(os.environ))
+        proc = subprocess.Popen([PROBE, "run", *args], stdout=o, stderr=e, env=dict(os.environ),
+                                preexec_fn=_interruptible)
     return proc, out, err
+
+
+def _interruptible() -> None:
+    # as from a terminal: a test run started in the background (`cmd &`, nohup) ignores SIGINT, and its children
+    # would inherit that
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def campaign_id_of(err: Path, proc: subprocess.Popen, timeout: float = 120) -> str:
