@@ -169,7 +169,12 @@ class _StateGate:
     async def allows(self) -> bool:
         if time.monotonic() - self.checked >= 1.0:
             self.checked = time.monotonic()
-            state = await asyncio.to_thread(self.store.state, self.campaign_id)
+            try:
+                state = await asyncio.to_thread(self.store.state, self.campaign_id)
+            except DBAPIError as e:  # the database is restarting: go on as last known; saving retries meanwhile
+                log.warning("campaign %s: cannot read its state (%s); going on", self.campaign_id,
+                            str(e).splitlines()[0][:120])
+                return self.open
             self.open = state not in ("paused", "cancelled")
             if not self.open:
                 log.info("campaign %s is %s: no new items start", self.campaign_id, state)
@@ -177,11 +182,13 @@ class _StateGate:
 
 
 async def process(store: Store, keys: list[str], concurrency: int = 16,
-                  on_result: Callable[[str, str], None] | None = None, lease_s: float | None = None) -> dict[str, str]:
+                  on_result: Callable[[str, str], None] | None = None, lease_s: float | None = None,
+                  owner: str | None = None) -> dict[str, str]:
     """Run the given items of one campaign; return {key: error} for those that failed transiently (left pending).
-    With lease_s (the fleet), the items are leased to this task and the lease renewed while it runs, so the
-    watchdog never re-enqueues work that is in hand. Whatever happens (an error, Ctrl-C, a cancel), results
-    already received are saved before this returns or raises."""
+    With lease_s and owner (a fleet task), the task first claims its items (skipping any another live task
+    holds) and renews the lease while it runs, so no item runs twice at once and the watchdog never re-enqueues
+    work in hand. Whatever happens (an error, Ctrl-C, a cancel), results already received are saved before this
+    returns or raises."""
     items = []
     for i in range(0, len(keys), 2000):
         items += [it for it in store.items(keys[i:i + 2000]) if it.status == "pending"]
@@ -190,6 +197,14 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
     gate = _StateGate(store, items[0].campaign_id)
     if not await gate.allows():
         return {}
+    if lease_s and owner:
+        mine = await asyncio.to_thread(store.claim, [it.key for it in items], owner, lease_s)
+        if len(mine) < len(items):
+            log.info("campaign %s: %d of %d items are held by another task", items[0].campaign_id,
+                     len(items) - len(mine), len(items))
+        items = [it for it in items if it.key in mine]
+        if not items:
+            return {}
     queue: asyncio.Queue = asyncio.Queue()
     for it in items:
         queue.put_nowait(it)
@@ -212,8 +227,8 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
 
     async def renew_leases():
         while open_keys:
-            await asyncio.to_thread(store.lease, list(open_keys), lease_s)
             await asyncio.sleep(lease_s / 3)
+            await asyncio.to_thread(store.lease, list(open_keys), owner, lease_s)
 
     async def worker(i: int):
         # Stagger the starts by about one call's CPU time: calls started together come back together and
@@ -239,7 +254,7 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
             if on_result:
                 on_result(it.key, r["status"])
 
-    leases = asyncio.create_task(renew_leases()) if lease_s else None
+    leases = asyncio.create_task(renew_leases()) if lease_s and owner else None
     try:
         async with asyncio.TaskGroup() as tg:  # one failing worker cancels the others
             for i in range(min(concurrency, len(items))):

@@ -131,13 +131,31 @@ class Store:
         with self.session.begin() as s:
             s.execute(update(Campaign).where(Campaign.id == campaign_id).values(enqueued_at=utcnow()))
 
-    def lease(self, keys: list[str], seconds: float) -> None:
-        """Claim pending items for a running task until now + seconds (renewed while the task runs)."""
+    def claim(self, keys: list[str], owner: str, seconds: float) -> set[str]:
+        """Lease the pending items that no other live task holds to `owner` until now + seconds; returns the keys
+        it holds. Two tasks given the same items (a resume racing old messages, a redelivery) never both run them:
+        the row update is atomic, and a second claimer finds the lease taken."""
+        now = utcnow()
+        until = now + timedelta(seconds=seconds)
+        mine: set[str] = set()
+        with self.session.begin() as s:
+            for i in range(0, len(keys), 2000):
+                chunk = keys[i:i + 2000]
+                s.execute(update(Item).where(Item.key.in_(chunk), Item.status == "pending",
+                                             or_(Item.lease_until.is_(None), Item.lease_until < now,
+                                                 Item.lease_owner == owner))
+                          .values(lease_until=until, lease_owner=owner))
+                mine.update(s.scalars(select(Item.key).where(Item.key.in_(chunk), Item.status == "pending",
+                                                             Item.lease_owner == owner)))
+        return mine
+
+    def lease(self, keys: list[str], owner: str, seconds: float) -> None:
+        """Renew `owner`'s lease on its items while it works on them."""
         until = utcnow() + timedelta(seconds=seconds)
         with self.session.begin() as s:
             for i in range(0, len(keys), 2000):
-                s.execute(update(Item).where(Item.key.in_(keys[i:i + 2000]), Item.status == "pending")
-                          .values(lease_until=until))
+                s.execute(update(Item).where(Item.key.in_(keys[i:i + 2000]), Item.status == "pending",
+                                             Item.lease_owner == owner).values(lease_until=until))
 
     def unleased_pending(self, campaign_id: str) -> list[str]:
         with self.session() as s:
