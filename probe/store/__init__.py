@@ -209,20 +209,21 @@ class Store:
         """Cost so far per campaign and model (LiteLLM's figure per response; None counts as 0)."""
         out: dict[str, dict[str, float]] = {c: {} for c in campaign_ids}
         with self.session() as s:
+            # only finished items carry a cost: an index range, not every pending item of a big campaign
             q = (select(Item.campaign_id, Item.model, func.sum(Response.cost)).join(Response, Response.key == Item.key)
-                 .where(Item.campaign_id.in_(campaign_ids)).group_by(Item.campaign_id, Item.model))
+                 .where(Item.campaign_id.in_(campaign_ids), Item.status.in_(("done", "failed")))
+                 .group_by(Item.campaign_id, Item.model))
             for cid, model, cost in s.execute(q):
                 out[cid][model] = float(cost or 0.0)
         return out
 
     def failures(self, campaign_id: str) -> list[tuple[str, str, int]]:
-        """(error kind, first error, count) over failed items and items waiting on a transient retry."""
+        """(error kind, first error, count) over failed items. Transient failures are retried in the task and
+        stored only once an item gives up, so pending items hold no errors: reading only failed items is an index
+        range on ix_items_campaign_status, however many items are pending or done."""
         with self.session() as s:
-            # status IN (...) rather than != "done": an index range on ix_items_campaign_status, so a finished
-            # campaign's check reads its few failed items, not all of them
             q = (select(Response.error_kind, Response.error).join(Item, Item.key == Response.key)
-                 .where(Item.campaign_id == campaign_id, Item.status.in_(("pending", "failed")),
-                        Response.error.is_not(None)))
+                 .where(Item.campaign_id == campaign_id, Item.status == "failed", Response.error.is_not(None)))
             groups: dict[tuple[str, str], list] = {}
             for kind, error in s.execute(q):
                 cls = (error or "").split(":", 1)[0][:80]

@@ -144,3 +144,10 @@ def test_many_openers_of_a_new_store_all_succeed(db_url, how):
             assert {"campaigns", "items", "responses", "labels"} <= set(inspect(conn).get_table_names())
     finally:
         store.engine.dispose()
+
+
+def test_the_head_constant_names_the_newest_migration():
+    """Stores at head open with one query and no Alembic import: migrate.HEAD must be the scripts' head."""
+    from probe.store import migrate
+
+    assert migrate.HEAD == migrate.head()
