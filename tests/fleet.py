@@ -16,14 +16,14 @@ FAST = {"PROBE_VISIBILITY_TIMEOUT": "15", "PROBE_LEASE_S": "6", "PROBE_WATCHDOG_
 
 
 def start_worker(broker: str, db: str, log_path: Path, concurrency: int = 2, env: dict | None = None) -> subprocess.Popen:
-    e = dict(os.environ, **FAST, **(env or {}))
+    e = {**os.environ, **FAST, **(env or {})}  # env may override FAST's values
     log = open(log_path, "ab")
     cmd = [PROBE, "worker", "--broker", broker, "--db", db, "--concurrency", str(concurrency), "--loglevel", "WARNING"]
     return subprocess.Popen(cmd, env=e, stdout=log, stderr=log, start_new_session=True)
 
 
 def start_beat(broker: str, log_path: Path, schedule: Path, env: dict | None = None) -> subprocess.Popen:
-    e = dict(os.environ, **FAST, **(env or {}))
+    e = {**os.environ, **FAST, **(env or {})}  # env may override FAST's values
     log = open(log_path, "ab")
     return subprocess.Popen([PROBE, "beat", "--broker", broker, "--loglevel", "WARNING", "--schedule", str(schedule)],
                             env=e, stdout=log, stderr=log, start_new_session=True)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
 from probe.cli.common import DbOpt, db_url, err
 
 app = typer.Typer(help="The store's schema (Alembic migrations).", no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def _reachable(store):
+    """An unreachable or broken database is one `error:` line (password hidden), as when any command opens a store;
+    these two open it without migrating, so the first connection is made here."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from probe.errors import ProbeError
+    from probe.store import _redact
+
+    try:
+        yield
+    except SQLAlchemyError as e:
+        raise ProbeError(f"cannot open database {_redact(store.url)}: {str(e).splitlines()[0][:200]}") from None
 
 
 @app.command("upgrade")
@@ -15,7 +32,8 @@ def upgrade(db: DbOpt = None) -> None:
     from probe.store import Store, migrate
 
     store = Store(db_url(db), upgrade=False)
-    before, after = migrate.upgrade(store.engine)
+    with _reachable(store):
+        before, after = migrate.upgrade(store.engine)
     err.print(f"store at revision {after}" + (f" (was {before or 'empty'})" if before != after else " (already)"))
 
 
@@ -25,7 +43,7 @@ def current(db: DbOpt = None) -> None:
     from probe.store import Store, migrate
 
     store = Store(db_url(db), upgrade=False)
-    with store.engine.connect() as conn:
+    with _reachable(store), store.engine.connect() as conn:
         print(f"{migrate.current(conn) or 'empty'} (head {migrate.head()})")
 
 

@@ -20,6 +20,14 @@ answers like a deterministic respondent so tests know the truth:
 ``GET /stats`` counts requests by outcome; ``GET /authorizations`` counts the ``Authorization`` header values
 received (``""`` when absent), so tests can check which key a client sent; ``POST /reset`` zeroes both.
 
+Fault stretches, set at run time: ``POST /faults`` with ``{"mode": "429"|"500"|"hang"|"ok", "seconds": 10,
+"retry_after": 2, "hang_seconds": 5}`` gives every request that outcome for the next ``seconds`` (429 with
+``Retry-After``; 500; hang: held ``hang_seconds`` (default ``--hang-seconds``), then answered 200, like
+``--p-hang``; ok: no random faults), then the server is back to normal. Stretches come before the ``[[...]]``
+markers. A JSON list of such objects runs them back to back; a new POST replaces what is left, ``[]`` clears it.
+``GET /faults`` shows the stretch in force, those still to come and how many requests each mode answered.
+``set_faults()`` and ``set_fault_plan()`` post them from Python.
+
 Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
 ``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
 """
@@ -49,6 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from probe.testing import faults
+from probe.testing.faults import FaultStretch, set_fault_plan, set_faults  # noqa: F401  (helpers beside running_server)
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +168,8 @@ class ModelServer:
         self.answer_rng = random.Random(None if config.seed is None else f"answers|{config.seed}")
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.authorizations: dict[str, int] = {}  # Authorization header value -> requests that carried it
+        self.fault_plan: list[FaultStretch] = []  # POST /faults
+        self.fault_counts = dict.fromkeys(faults.MODES, 0)  # requests answered by a stretch, per mode
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -167,6 +180,8 @@ class ModelServer:
         app.router.add_get("/stats", self.get_stats)
         app.router.add_get("/authorizations", self.get_authorizations)
         app.router.add_post("/reset", self.reset)
+        app.router.add_post("/faults", self.post_faults)
+        app.router.add_get("/faults", self.get_faults)
         return app
 
     async def models(self, request: web.Request) -> web.Response:
@@ -184,6 +199,33 @@ class ModelServer:
         self.stats.update({k: 0 for k in STAT_KEYS if k != "in_flight"})
         self.authorizations.clear()
         return _json(self.stats)
+
+    def _fault_now(self) -> FaultStretch | None:
+        now = time.monotonic()
+        self.fault_plan = [f for f in self.fault_plan if f.end > now]
+        return next((f for f in self.fault_plan if f.start <= now), None)
+
+    def _faults_state(self) -> dict[str, Any]:
+        current, now = self._fault_now(), time.monotonic()
+        return {
+            "mode": current.mode if current else None,
+            "remaining_s": round(current.end - now, 3) if current else 0.0,
+            "plan": [{"mode": f.mode, "starts_in_s": round(max(f.start - now, 0.0), 3),
+                      "seconds": round(f.end - max(f.start, now), 3), "retry_after": f.retry_after,
+                      "hang_seconds": f.hang_seconds} for f in self.fault_plan],
+            "counts": dict(self.fault_counts),
+        }
+
+    async def post_faults(self, request: web.Request) -> web.Response:
+        try:
+            plan = faults.plan(await request.json(), time.monotonic())
+        except ValueError as e:  # bad JSON is a ValueError too
+            return _error(400, f"POST /faults: {e}", "invalid_request_error", "invalid_request")
+        self.fault_plan = plan
+        return _json(self._faults_state())
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return _json(self._faults_state())
 
     async def chat(self, request: web.Request) -> web.Response:
         stats = self.stats
@@ -217,6 +259,20 @@ class ModelServer:
             return _error(400, "Request body must be JSON with a 'messages' list.",
                           "invalid_request_error", "invalid_request")
 
+        fault = self._fault_now()
+        if fault is not None:
+            self.fault_counts[fault.mode] += 1
+            if fault.mode == "429":
+                retry_after = cfg.retry_after if fault.retry_after is None else fault.retry_after
+                return _error(429, "Rate limit reached; retry later (fault stretch).", "requests",
+                              "rate_limit_exceeded", {"Retry-After": str(retry_after)})
+            if fault.mode == "500":
+                return _error(500, "The server had an error (fault stretch).", "server_error", None)
+            if fault.mode == "hang":
+                self.stats["hangs"] += 1
+                await asyncio.sleep(cfg.hang_seconds if fault.hang_seconds is None else fault.hang_seconds)
+                return _json(self._completion(body, messages, all_text))
+
         if "[[400]]" in all_text:
             return _error(400, "Invalid request (forced by [[400]]).",
                           "invalid_request_error", "invalid_request")
@@ -227,7 +283,7 @@ class ModelServer:
             return _error(500, "The server had an error (forced by [[500]]).", "server_error", None)
 
         hang = "[[hang]]" in all_text
-        if not hang:
+        if not hang and fault is None:  # an "ok" stretch: no random faults
             # One draw per request, so a retry of a failed request gets a fresh chance.
             r = self.fault_rng.random()
             if r < cfg.p429:
