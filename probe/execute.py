@@ -269,6 +269,11 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         if buffer:  # also on an error or a cancel (Ctrl-C): what was received is kept
             _flush(store, buffer)
             buffer = []
+        if leases and open_keys:  # claimed, never started (a cancel, an error): free for the next task at once
+            try:
+                await asyncio.to_thread(store.release, list(open_keys), owner)
+            except DBAPIError:  # the lease runs out by itself
+                log.warning("could not release the lease on %d items", len(open_keys))
     return retry
 
 

@@ -59,6 +59,14 @@ def progress(db: str, cid: str) -> dict:
         store.engine.dispose()
 
 
+def leased_pending(db: str, cid: str) -> int:
+    store = Store(db)
+    try:
+        return store.progress(cid).get("pending", 0) - len(store.unleased_pending(cid))
+    finally:
+        store.engine.dispose()
+
+
 def last_line(r) -> str:
     return r.stdout.strip().splitlines()[-1]
 
@@ -91,7 +99,8 @@ def api_model(url: str) -> list[str]:
 @pytest.mark.fleet
 def test_fleet_cancel_stops_within_seconds_and_resume_finishes_exactly_once(tmp_path, db_url, redis_server, slow_server):
     broker = redis_server.url
-    worker = start_worker(broker, db_url, tmp_path / "worker.log")
+    # the default lease (30 s), no watchdog: items a stopped task had claimed must be free for the resume at once
+    worker = start_worker(broker, db_url, tmp_path / "worker.log", env={"PROBE_LEASE_S": "30"})
     try:
         r = run_probe("run", *api_model(slow_server), "--survey", "acs2019", "--samples", str(SAMPLES), "--seed", "7",
                       "--concurrency", "2", "--broker", broker, "--db", db_url, "--no-wait")
@@ -105,6 +114,7 @@ def test_fleet_cancel_stops_within_seconds_and_resume_finishes_exactly_once(tmp_
         assert 30 <= after["done"] < N, "the cancel must land mid-campaign"
         assert after["progress"] == {"done": after["done"], "pending": N - after["done"]}
         assert after["responses"] == after["done"] and after["max_saves_per_item"] == 1
+        assert leased_pending(db_url, cid) == 0  # tasks stopped by the cancel gave back what they had not run
         s = status(db_url, cid)
         assert (s["state"], s["state_reason"], s["mode"]) == ("cancelled", "cancelled by hand", "fleet")
         assert s["counts"] == {"pending": N - after["done"], "done": after["done"], "failed": 0}
@@ -117,6 +127,32 @@ def test_fleet_cancel_stops_within_seconds_and_resume_finishes_exactly_once(tmp_
         assert state(db_url, cid) == "done"
     finally:
         stop(worker)
+
+
+@pytest.mark.fleet
+def test_fleet_resume_right_after_a_cancel_is_not_held_up_by_the_stopped_tasks_leases(tmp_path, db_url, redis_server):
+    """Slow calls (2 s), four per task, the default 30 s lease and no watchdog: the cancel stops tasks midway, and
+    the items they claimed but never started must be free for the resume's tasks at once, not stranded."""
+    broker = redis_server.url
+    with running_server(latency=2.0, seed=4) as (url, _):
+        worker = start_worker(broker, db_url, tmp_path / "worker.log", env={"PROBE_LEASE_S": "30"})
+        try:
+            r = run_probe("run", *api_model(url), "--survey", "acs2019", "--samples", "1", "--concurrency", "1",
+                          "--broker", broker, "--db", db_url, "--no-wait")
+            assert r.returncode == 0, r.stderr
+            cid = last_line(r)
+            wait_until(lambda: counts(db_url, cid)["done"] >= 2, 180, what="2 items done")
+            assert run_probe("cancel", cid, "--db", db_url).returncode == 0
+            wait_until(lambda: leased_pending(db_url, cid) == 0, 10, what="the stopped tasks to release their items")
+            done = counts(db_url, cid)["done"]
+            assert done < 25 - 4, "the cancel must stop tasks midway"
+            r = run_probe("resume", cid, "--broker", broker, "--db", db_url, timeout=240)
+            assert r.returncode == 0, r.stderr
+        finally:
+            stop(worker)
+    c = counts(db_url, cid)
+    assert c == {"items": 25, "done": 25, "responses": 25, "ok_responses": 25, "labels": 25, "max_saves_per_item": 1}
+    assert state(db_url, cid) == "done"
 
 
 @pytest.mark.fleet
