@@ -27,6 +27,30 @@ def state_of(cid: str, db: str) -> str:
     return json.loads(r.stdout)["state"]
 
 
+def fleet_state(broker: str, db: str, cid: str) -> str:
+    """What the store and Redis hold, for a failure message."""
+    import redis
+
+    from sqlalchemy import func, select
+
+    from probe.store import Item, Store
+
+    store = Store(db)
+    with store.session() as s:
+        by_status = dict(s.execute(select(Item.status, func.count()).where(Item.campaign_id == cid)
+                                   .group_by(Item.status)).all())
+        leases = s.execute(select(Item.lease_owner, func.count(), func.max(Item.lease_until))
+                           .where(Item.campaign_id == cid, Item.status == "pending").group_by(Item.lease_owner)).all()
+    store.engine.dispose()
+    r = redis.Redis.from_url(broker)
+    try:
+        return (f"store: {counts(db, cid)}, by status {by_status}, pending by lease owner {leases}; "
+                f"redis: queue {r.llen('probe')}, unacked {r.hlen('unacked')}, "
+                f"unacked_index {r.zcard('unacked_index')}, unacked_mutex ttl {r.ttl('unacked_mutex')} s")
+    finally:
+        r.close()
+
+
 @pytest.fixture
 def server():
     with running_server(latency=0.05, p429=0.05, p500=0.02, retry_after=1, seed=11) as (url, _):
@@ -67,7 +91,10 @@ def test_worker_killed_mid_campaign_loses_nothing_and_duplicates_nothing(tmp_pat
         assert 0 < before < 600, "the kill must land mid-campaign"
         worker2 = start_worker(redis_server.url, db_url, tmp_path / "worker2.log")
         # the killed worker's tasks come back after the visibility timeout (15 s in tests.fleet.FAST)
-        wait_until(lambda: counts(db_url, cid)["done"] >= 600, 180, poll=0.5, what="all 600 items done")
+        try:
+            wait_until(lambda: counts(db_url, cid)["done"] >= 600, 180, poll=0.5, what="all 600 items done")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; {fleet_state(redis_server.url, db_url, cid)}") from None
         assert counts(db_url, cid) == all_done(600)
         wait_until(lambda: state_of(cid, db_url) == "done", 30, poll=1, what="campaign state done")
     finally:
