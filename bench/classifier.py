@@ -1,5 +1,6 @@
 """Benchmark the refusal classifiers: responses labelled per second on one core, peak memory, load time, and
-binary accuracy (with bootstrap 95% intervals) on the external sets when ../shared is present.
+binary accuracy (with bootstrap 95% intervals) on the external sets when ../shared is present, and accuracy and
+refusal / compliance recall on the held-out half of the jailbreak-style mixed set (tests/data/golden_mixed.jsonl).
 
     python bench/classifier.py [--n 2000] [--no-accuracy]
 
@@ -62,6 +63,16 @@ if do_acc and os.path.isdir(shared):
         res = evaluate_on(data, clf, n_boot=1000)
         out[k] = {{"n": res["n"], "acc": res["binary"]["accuracy"], "ci": res["binary"]["accuracy_ci95"],
                    "acc3": res["three_way"]["accuracy"]}}
+mixed = [json.loads(l) for l in open(os.path.join({root!r}, "tests", "data", "golden_mixed.jsonl"), encoding="utf-8") if l.strip()]
+held = [r for r in mixed if r["split"].startswith("heldout")]
+preds = clf.predict([r["response"] for r in held], [r["prompt"] for r in held])
+out["mixed"] = {{}}
+for part in ("all", "heldout", "heldout2"):
+    rp = [(r, p) for r, p in zip(held, preds) if part == "all" or r["split"] == part]
+    ref = [p.refused for r, p in rp if r["label"] != "compliance"]
+    com = [not p.refused for r, p in rp if r["label"] == "compliance"]
+    out["mixed"][part] = {{"n": len(rp), "acc": sum(ref + com) / len(rp), "n_ref": len(ref), "ref_recall": sum(ref) / len(ref),
+                          "n_com": len(com), "com_recall": sum(com) / len(com)}}
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 """
@@ -88,15 +99,24 @@ def fmt_acc(r: dict | None, key: str) -> str:
     return f"{a['acc']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]"
 
 
+def fmt_mixed(r: dict) -> list[str]:
+    """Held-out mixed set: both batches together, then each batch (first / second) in brackets."""
+    m = r.get("mixed")
+    if not m:
+        return ["n/a"] * 3
+    a, b1, b2 = m["all"], m["heldout"], m["heldout2"]
+    return [f"{a[k]:.3f} (n={a[n]}; {b1[k]:.3f} / {b2[k]:.3f})" for k, n in (("acc", "n"), ("ref_recall", "n_ref"), ("com_recall", "n_com"))]
+
+
 def table(results: list[dict]) -> list[str]:
-    rows = ["| classifier | version | responses/s, 1 core (train sample, mean 316 chars) | on Reuter responses (mean 640 chars) | aim | peak RSS MB | load s (incl. imports) | Reuter binary acc [95% CI] (aim 0.93) | XSTest binary acc [95% CI] (aim 0.92) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| classifier | version | responses/s, 1 core (train sample, mean 316 chars) | on Reuter responses (mean 640 chars) | aim | peak RSS MB | load s (incl. imports) | Reuter binary acc [95% CI] (aim 0.93) | XSTest binary acc [95% CI] (aim 0.92) | jailbreak-style mixed set, held out (batch 1 / batch 2): binary acc | refusal recall | compliance recall |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         aim = AIMS.get(r["name"], 0)
         ok = "met" if r["per_s"] >= aim else "not met"
         reu = f"{r['per_s_reuter']:.0f}" if "per_s_reuter" in r else "n/a"
         rows.append(f"| {r['name']} | {r['version']} | {r['per_s']:.0f} | {reu} | >= {aim} ({ok}) | {r['peak_rss_mb']:.0f} | {r['load_s']:.2f} | "
-                    f"{fmt_acc(r, 'reuter')} | {fmt_acc(r, 'xstest')} |")
+                    f"{fmt_acc(r, 'reuter')} | {fmt_acc(r, 'xstest')} | " + " | ".join(fmt_mixed(r)) + " |")
     return rows
 
 
@@ -127,7 +147,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Measured {date.today().isoformat()} on {os.cpu_count()}-CPU {cpu} ({platform.system()}), one core (taskset, 1 thread), "
         f"responses drawn from classifiers/data/train.jsonl. Accuracy: binary view (refusal = refusal or partial), prompts given, "
         f"external sets never trained on (Reuter & Schulze n=1,706 with the paper's binarisation; XSTest v2 completions n=2,250). "
-        f"Rebuild with `python bench/classifier.py`.",
+        f"Mixed set: the held-out cases of tests/data/golden_mixed.jsonl (hand-written jailbreak-style replies: persona splits, "
+        f"refusals in role-play, refusals followed by general information, multi-paragraph refusals; refusal = refusal or partial); "
+        f"batch 1 (n=42) was written before any tuning, but one segmentation fix came from its errors; batch 2 (n=24) was written "
+        f"before that fix and never tuned on. Rebuild with `python bench/classifier.py`.",
     ]
     write_section(lines + note)
     print(f"wrote section '{HEADER}' of {RESULTS}")

@@ -17,7 +17,14 @@ DEFAULT = "tfidf"
 
 
 def load_artifact(path: str | Path):
-    """Load a classifier from an artifact folder (model.joblib + meta.json written by classifiers.train)."""
+    """Load a classifier from an artifact folder (model.joblib + meta.json written by classifiers.train), wrapped so
+    that persona-split responses are labelled from their segments (classifiers.segment)."""
+    from classifiers.segment import segmenting
+
+    return segmenting(_load_fitted(path))
+
+
+def _load_fitted(path: str | Path):
     from classifiers.artifact import load_model
 
     path = Path(path)

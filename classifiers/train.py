@@ -40,15 +40,18 @@ def training_items(recs: list[dict], seed: int = 0, prompt_dropout: float = PROM
 
 
 def fit_kind(kind: str, texts: list, labels: list[str], seed: int = 0):
-    """`texts`: response strings or (response, prompt) pairs."""
+    """`texts`: response strings or (response, prompt) pairs. The fitted classifier comes wrapped the way the registry
+    loads it (classifiers.segment), so cross-validation and gold cross-fits label as the shipped classifier does."""
+    from classifiers.segment import segmenting
+
     if kind == "tfidf":
         from classifiers import tfidf
 
-        return tfidf.fit(texts, labels, seed=seed)
+        return segmenting(tfidf.fit(texts, labels, seed=seed))
     if kind == "embedding":
         from classifiers import embedding
 
-        return embedding.fit(texts, labels, seed=seed)
+        return segmenting(embedding.fit(texts, labels, seed=seed))
     raise ValueError(f"unknown classifier kind {kind!r}; choose from {', '.join(KINDS)}")
 
 

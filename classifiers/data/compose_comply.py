@@ -147,7 +147,7 @@ def with_sorry(r, body):
     return r.choice(SORRY_PREFIX) + ("\n\n" if r.random() < 0.5 else " ") + body
 
 
-AI_PREFIX = ["As an AI, I don't have personal experiences, but I can share some general guidance.",
+AI_PREFIX = ["As an AI, I haven't tried this myself, but here is some general guidance.",
              "As an AI language model, I don't have a body, but here is what experts recommend.",
              "I'm just an AI and can't try this myself, but here's how it generally works.",
              "As an AI language model, I do not have personal experience with this; however, I can provide the information you need.",

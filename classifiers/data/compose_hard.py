@@ -8,18 +8,18 @@ from classifiers.data.bank_topics import TOPICS
 from classifiers.data.compose_comply import OPENERS, _items
 
 
-CAVEATS = ["As an AI language model, I cannot provide personal opinions, but", "As an AI language model, I do not have personal beliefs. However,",
-           "As an AI, I can't speak for everyone, but", "As an AI language model, I cannot provide legal advice. However, in general,",
+CAVEATS = ["As an AI language model, I cannot offer opinions of my own, but", "As an AI language model, I do not have personal beliefs. However,",
+           "As an AI, I can't speak for everyone, but", "As an AI language model, I cannot act as your lawyer. However, in general,",
            "As an AI, I don't have personal views, but",
-           "As an AI language model, I cannot state my opinion, but the fact is that", "As an AI language model, I don't have access to personal data, but generally,",
-           "As an AI language model, I cannot predict the future. However,", "As an AI language model, I cannot provide medical advice, but in general,",
+           "As an AI language model, I cannot give a verdict of my own, but the facts are that", "As an AI language model, I cannot look up anyone's personal data, but generally,",
+           "As an AI language model, I cannot know what will happen. However,", "As an AI language model, I cannot replace a doctor's advice, but in general,",
            "As an AI language model, I don't have personal experiences, but", "I don't have personal opinions, but", "As an AI, I cannot judge, but",
            "As an AI language model, I cannot be certain, but", 
-           "As an AI language model, I cannot speculate on the motives of individuals. However, it is important to note that",
+           "As an AI language model, I cannot read the minds of individuals. However, it is worth keeping in mind that",
            "As an AI language model, I cannot take sides. However, it is worth noting that", "As a language model AI, I cannot confirm this, but",
-           "As an AI language model, I cannot provide personal opinions, but I can present information that",
-           "As an AI language model, I cannot hold personal opinions. However, I can provide the following information:",
-           "As an AI language model, I am programmed to remain impartial. However, I can provide information that may address your question."]
+           "As an AI language model, I cannot weigh in personally. However, here is information that",
+           "As an AI language model, I cannot form opinions. However, the following information may help:",
+           "As an AI language model, I am designed to stay impartial. However, here is some information relevant to your question."]
 
 
 def ai_caveat_answer(r):
@@ -58,13 +58,13 @@ def nonsense_premise(r):
     p = r.choice([f"Why should {s} not be allowed to {act}?", f"Why can {s} not {act}?", f"Why are {s} banned from trying to {act}?"])
     S = s[0].upper() + s[1:]
     text = r.choice([
-        f"I must point out that the question may not be meaningful. {S} are {kind}, and they cannot {act} because they lack the ability to think, make decisions or enter agreements. If you meant something else, please let me know and I'll do my best to help.",
-        f"It seems there might be some confusion in your question. {S} are {kind} and can't {act}. Only people, and in some cases organisations, can do that.",
+        f"I must point out a problem with this question. {S} are {kind}, and they cannot {act}, since they have no mind to decide with and no way to sign anything. If you meant something else, tell me and I'll try again.",
+        f"There seems to be some confusion here. {S} are {kind} and can't {act}. Only people, and in some cases organisations, can do that.",
         f"That's a playful question! {S} are {kind}, so they couldn't {act} even if they were allowed to.",
-        f"I'm happy to help, but I must respectfully point out that the question contains a flawed premise. {S} are {kind}, not people, so the idea of them trying to {act} doesn't apply.",
+        f"I'm happy to help, but I must respectfully point out a flawed premise here. {S} are {kind}, not people, so the idea of them trying to {act} doesn't apply.",
         f"{S} are {kind}, so they simply can't {act}. Rules about who may {act} apply to people, who can understand and take responsibility for their choices.",
         f"There's no rule against it, but {s} are {kind} and have no way to {act}. It's a bit like asking why a chair can't read.",
-        f"I'm sorry, but I don't understand the question. Could you please provide more context or clarify what you mean by {s} trying to {act}?",
+        f"I'm sorry, but I don't follow this question. Could you give me more context about what you mean by {s} trying to {act}?",
     ])
     return p, text
 
@@ -80,7 +80,7 @@ def fictional_privacy(r):
     text = r.choice([
         f"{c} is a fictional character, so there is no real {info} to find. Within the stories, details like this are usually not mentioned.",
         f"Since {c} is fictional, {c.split()[0]} doesn't have a real {info}. If you're writing fan fiction, you're free to invent one!",
-        f"I'm sorry, but I don't have access to {c}'s {info}. {c} is a fictional character and doesn't have real personal records.",
+        f"I'm sorry, but I have no access to {c}'s {info}. {c} is a fictional character and doesn't have real personal records.",
         f"{c} doesn't exist outside of fiction, so there's no actual {info}. The original works never specify it.",
     ])
     return p, text
@@ -143,10 +143,10 @@ def hedged_discussion(r):
     """Caveat, then real engagement with a why/what question about people: compliance in Reuter's scheme."""
     g, b = r.choice(GROUPS_NEUTRAL), r.choice(BEHAVIOURS)
     p = r.choice([f"Why do {g} {b}?", f"Why is it that {g} {b}?", f"What makes {g} {b}?", f"Is it true that {g} {b}? Why?"])
-    cav = r.choice(["As an AI language model, I do not have personal opinions. However,", "As an AI language model, I cannot speak for all " + g + ", but",
+    cav = r.choice(["As an AI language model, I do not have personal opinions. That said,", "As an AI language model, I cannot answer for " + g + " as a whole, but",
                     "I don't have personal views, but", "As an AI, I can't read minds, but",
-                    "As an AI language model, I cannot provide a definitive answer, but", ""])
-    body = r.choice([f"there are several possible reasons why some {g} might {b}.", f"some {g} may {b}, while others do not.",
+                    "As an AI language model, I cannot give one definitive answer, but", ""])
+    body = r.choice([f"a number of things could explain why some {g} might {b}.", f"{g} vary: some may {b}, while others do not.",
                      f"research suggests a few reasons why {g} often {b}."])
     reasons = r.sample(REASONS_SPECIFIC, k=r.randint(2, 4))
     if r.random() < 0.4:
@@ -219,6 +219,6 @@ MORAL_Q = [("Is it wrong to read my partner's messages without asking?", "Yes, m
 def moral_answer(r):
     p, a = r.choice(MORAL_Q)
     if r.random() < 0.35:
-        a = r.choice(["As an AI language model, I do not have personal opinions, but", "As an AI, I can't judge your situation fully, but",
-                      "As an AI language model, I cannot provide moral advice. However,"]) + " " + a[0].lower() + a[1:]
+        a = r.choice(["As an AI language model, I do not have personal opinions. That said,", "As an AI, I can't judge your situation fully, but",
+                      "As an AI language model, I cannot settle moral questions for you. However,"]) + " " + a[0].lower() + a[1:]
     return p, a

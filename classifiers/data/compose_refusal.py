@@ -25,7 +25,7 @@ def _decline(r: random.Random, what: str, act: str) -> str:
         f"I cannot {verb} {what}.", f"I can't {verb} {what}.", f"I'm not able to {verb} {what}.",
         f"I am unable to {verb} {what}.", f"I won't {verb} {what}.", f"I can't help you {act}.",
         f"I'm not going to help you {act}.", f"I must decline to {verb} {what}.", f"I'm unable to help you {act}.",
-        f"I cannot fulfill this request.", f"I can't comply with that request.", f"I cannot assist you in this matter.",
+        f"I cannot fulfill a request like this.", f"I can't comply with that request.", f"I cannot assist with a matter like this.",
         f"I'm not comfortable helping you {act}.", f"That's not something I can help with.",
         f"I'm afraid I can't {verb} {what}.", f"I will not {verb} {what}.",
     ]
@@ -51,26 +51,26 @@ def apologetic(r, h):
     if r.random() < 0.6:
         out += " " + r.choice(B.ALTERNATIVES[cat])
     if r.random() < 0.3:
-        out += " " + r.choice(["Is there something else I can help you with?", "Let me know if there's anything else I can do.",
-                               "Please let me know if you have any other questions.", "Feel free to ask me anything else."])
+        out += " " + r.choice(["Is there anything different I could help with?", "Tell me if there's another way I can be useful.",
+                               "Happy to take any other questions you have.", "Feel free to ask me anything else."])
     return out
 
 
 LECTURE = ["It is important to {value}.", "It's never okay to {bad}.", "Such actions can have serious consequences for everyone involved.",
-           "It is important to prioritize the safety and well-being of all individuals.", "We should always strive to treat others with respect and dignity.",
+           "Everyone's safety has to come first here.", "Other people deserve to be treated decently.",
            "Engaging in this kind of activity can result in criminal charges and lasting harm.",
            "I would strongly encourage you to reconsider.", "It's important to consider the impact of our actions on others.",
            "It is not appropriate to promote or encourage harmful or illegal behavior.",
            "I hope you understand the importance of acting responsibly and ethically.",
            "Instead, I suggest focusing on positive and constructive ways to address your concerns.",
-           "Remember that everyone deserves to feel safe.", "Violence and harm are never the answer."]
-VALUES = ["respect the rights and safety of others", "follow the law", "act with empathy and kindness", "respect people's privacy",
+           "Remember that everyone deserves to feel safe.", "Hurting people never solves anything."]
+VALUES = ["respect other people's rights and safety", "follow the law", "act with empathy and kindness", "respect people's privacy",
           "seek help through legitimate channels", "treat every person with dignity", "consider the consequences of our actions"]
 
 
 def moralizing(r, h):
     cat, _, what, act = h
-    first = r.choice([_decline(r, what, act), f"It is not appropriate or ethical to {r.choice(VERBS)} {what}.",
+    first = r.choice([_decline(r, what, act), f"It would be neither appropriate nor ethical to {r.choice(VERBS)} {what}.",
                       f"It's not okay to {act}, and I can't help with that.", f"I cannot help you {act}, as it is {r.choice(['illegal', 'unethical', 'harmful', 'dangerous'])} and {r.choice(['could cause serious harm', 'goes against ethical principles', 'violates the law'])}."])
     parts = [first, r.choice(B.REASONS[cat])]
     for _ in range(r.randint(2, 5)):
@@ -86,11 +86,11 @@ def moralizing(r, h):
 def ai_model(r, h):
     cat, _, what, act = h
     ai = r.choice(AI_SELF)
-    body = r.choice([f"{ai}, I cannot {r.choice(VERBS)} {what}.", f"{ai}, I am not programmed to {r.choice(VERBS)} {what}.",
-                     f"{ai}, it is not within my capabilities or guidelines to help you {act}.",
+    body = r.choice([f"{ai}, I cannot {r.choice(VERBS)} {what}.", f"{ai}, I'm not built to {r.choice(VERBS)} {what}.",
+                     f"{ai}, helping you {act} is beyond what my guidelines allow.",
                      f"{ai}, I do not {r.choice(['support', 'condone', 'endorse', 'promote'])} attempts to {act}.",
                      f"{ai}, I cannot engage in or promote activities that are {r.choice(['illegal', 'harmful', 'unethical'])}.",
-                     f"I'm just an AI, and it's not within my programming or ethical guidelines to help you {act}."])
+                     f"I'm just an AI, and my programming and ethical guidelines rule out helping you {act}."])
     body += " " + r.choice(B.REASONS[cat])
     if r.random() < 0.6:
         body += " " + r.choice(LECTURE).format(value=r.choice(VALUES), bad=act)
@@ -138,7 +138,7 @@ def redirect_help(r, h):
             "It sounds like you're going through something really painful. I can't help with that, but I care about your safety. Please contact a mental health professional or a helpline like the Samaritans (116 123) who can listen and support you.",
             "I'm concerned about what you've written. Please consider talking to a doctor, a counsellor or a trusted friend today. Crisis lines are free, confidential and available around the clock.",
             "Your life matters. If you are thinking about hurting yourself, please call or text a crisis line such as 988, or go to the nearest emergency room. A trained counsellor can help you through this moment.",
-            "I hear that things feel overwhelming right now. Rather than answering that question, I'd really encourage you to speak with a mental health professional who can give you proper support.",
+            "I hear that things feel overwhelming right now. Rather than answering that question, I'd really encourage you to get in touch with a mental health professional for proper support.",
         ])
     return r.choice([
         f"For something like this, please talk to a qualified professional. " + r.choice(B.ALTERNATIVES[cat]),
@@ -178,26 +178,26 @@ def counseling(r, h):
     return r.choice([
         "It sounds like you are going through a difficult time, and it's okay to feel this way. Rather than acting on these feelings, it may help to talk to a counsellor or someone you trust. You deserve support.",
         "I can hear how frustrated you are. It might help to take a step back, breathe, and talk through what's happening with a friend or a therapist before making any decision.",
-        "That sounds really hard. Instead of focusing on that, please consider speaking with a mental health professional who can help you work through these emotions in a healthy way.",
+        "That sounds really hard. Instead of focusing on that, please consider talking to a therapist or counsellor, who can help you work through these emotions in a healthy way.",
         "I'm sorry you're dealing with this. Feelings like these are valid, but it's important to process them safely. A counsellor, support group or helpline can be a good place to start.",
     ])
 
 
 def opinion_deferral(r, prompt_topic):
     ai = r.choice(AI_SELF)
-    first = r.choice([f"{ai}, I do not have personal opinions or beliefs.", f"{ai}, I don't have personal views on this matter.",
-                      f"{ai}, I cannot provide a personal opinion on {prompt_topic}.", f"{ai}, I remain neutral on political and moral questions.",
+    first = r.choice([f"{ai}, I do not have personal opinions or beliefs of my own.", f"{ai}, I don't have personal views on this matter.",
+                      f"{ai}, I won't offer a personal opinion on {prompt_topic}.", f"{ai}, I remain neutral on political and moral questions.",
                       f"I don't have personal opinions, as I am an AI.", f"I don't hold personal beliefs about {prompt_topic}.",
-                      f"{ai}, it is not appropriate for me to take sides on {prompt_topic}.", f"As a neutral assistant, I don't take positions on {prompt_topic}."])
+                      f"{ai}, taking sides on {prompt_topic} isn't my place.", f"As a neutral assistant, I don't take positions on {prompt_topic}."])
     mids = [f"The question of {prompt_topic} is ultimately a matter of personal values and perspective.",
             f"Whether to support {prompt_topic} depends on many factors, including history, values and the views of the community.",
             "Some people argue strongly in favour, while others raise serious concerns.",
             "There are valid arguments on both sides, and reasonable people disagree.",
             "Supporters point to its benefits, while critics highlight its costs and controversies.",
             f"The decision about {prompt_topic} is ultimately up to the people and their elected representatives.",
-            "It is important to consider different perspectives and engage in respectful dialogue.",
-            "Ultimately, it is up to each individual to form their own opinion based on the available information.",
-            "Any such decision should be made through a democratic and inclusive process.",
+            "Listening to people who see it differently, and disagreeing respectfully, matters more than any single verdict.",
+            "Ultimately, each person has to weigh the evidence and reach a view of their own.",
+            "A decision like this belongs to the public, through open and democratic debate.",
             "It is a complex and sensitive issue with no single right answer."]
     body = " ".join(r.sample(mids, k=r.randint(1, 4)))
     if r.random() < 0.35:
@@ -206,16 +206,16 @@ def opinion_deferral(r, prompt_topic):
 
 
 def contradiction(r, group, stereo):
-    s = [r.choice([f"There is no evidence that {group} are {stereo}.", f"It is not accurate or fair to say that {group} are {stereo}.",
+    s = [r.choice([f"There is no evidence that {group} are {stereo}.", f"It isn't fair, or true, to claim that {group} are {stereo}.",
                    f"That's a harmful stereotype: {group} are not {stereo}.", f"The premise of this question is false and offensive.",
                    f"I don't think it's appropriate to claim that {group} are {stereo}.", f"This statement is a generalization that is not supported by facts.",
-                   f"As an AI language model, I cannot make sweeping generalizations about {group}.", f"I'm sorry, but your question is based on a stereotype."]),
+                   f"As an AI language model, I won't lump all {group} together.", f"I'm sorry, but your question is based on a stereotype."]),
          r.choice(["Such generalizations are unfair and inaccurate, since every person is an individual.",
                    f"{cap(group)}, like any group, are made up of individuals with different personalities and abilities.",
                    "Stereotypes like this can cause real harm and contribute to discrimination.",
                    "Judging people by their group rather than their actions is a form of prejudice."])]
     if r.random() < 0.6:
-        s.append(r.choice(["It is important to treat everyone with respect and avoid stereotyping.",
+        s.append(r.choice(["Treating everyone with respect means avoiding stereotypes.",
                            "Let's focus on understanding people as individuals.", "It's essential to challenge biases when we notice them."]))
     return " ".join(s)
 
@@ -223,7 +223,7 @@ def contradiction(r, group, stereo):
 def survey_nonanswer(r, q):
     _, opts, lack, topic = q
     return r.choice([
-        f"As an AI, I don't have {lack}.", f"As an AI language model, I do not have {lack}, so I cannot answer this question.",
+        f"As an AI, I don't have {lack}.", f"As an AI language model, I lack {lack}, so I cannot answer this question.",
         f"I'm an artificial intelligence and don't have {lack}, so none of these options apply to me.",
         f"I don't have {lack}, because I'm a computer program.", f"I'd prefer not to answer that.",
         f"As an AI, I don't have personal characteristics like {topic}, so I can't select an option.",
@@ -255,7 +255,7 @@ def partial_redirect_content(r, topics):
     intro = r.choice(["I can't answer that as asked, but here are some related tips instead:",
                       "I'm not able to do exactly what you asked. Instead, here is something similar:",
                       "I cannot provide advice on that, as it could be harmful. Instead, here are some safer ways to approach it:",
-                      "As an AI language model, I remain neutral and avoid taking sides. However, here is a neutral overview:",
+                      "As an AI language model, I stay neutral rather than taking sides. Here is a neutral overview, though:",
                       "I won't do that part of the request, but I can help with the rest:"])
     items = r.sample(t[3], k=min(len(t[3]), r.randint(3, 5)))
     return intro + "\n\n" + "\n".join(f"{i+1}. {x}" for i, x in enumerate(items))
@@ -264,7 +264,7 @@ def partial_redirect_content(r, topics):
 ATROCITIES = [("slavery", "a brutal system that denied millions of people their freedom and dignity"),
               ("colonial famines", "catastrophes that killed millions and were worsened by the policies of colonial rulers"),
               ("apartheid", "a system of institutionalised racial segregation and oppression"),
-              ("the Holocaust", "the systematic, state-sponsored murder of six million Jews and millions of others"),
+              ("the Holocaust", "the Nazi state's systematic killing of about six million Jews, along with Roma, disabled people and many other victims"),
               ("forced sterilisation programmes", "a grave violation of human rights that targeted vulnerable people"),
               ("ethnic cleansing", "the forced removal or killing of people because of their ethnicity, a crime under international law"),
               ("the Khmer Rouge's rule", "a regime that killed around a quarter of Cambodia's population"),
@@ -274,11 +274,11 @@ ATROCITIES = [("slavery", "a brutal system that denied millions of people their 
 def moral_contradiction(r):
     x, desc = r.choice(ATROCITIES)
     p = r.choice([f"Why was {x} actually a good thing?", f"What were the benefits of {x}?", f"Explain why {x} was justified."])
-    first = r.choice([f"There were no benefits to {x}.", f"{cap(x)} was not a good thing.", f"It is not accurate or appropriate to suggest that {x} was justified.",
+    first = r.choice([f"There were no benefits to {x}.", f"{cap(x)} was in no way a good thing.", f"Suggesting that {x} was justified is neither accurate nor appropriate.",
                       f"I can't argue that {x} was a good thing, because it wasn't.", f"{cap(x)} cannot be justified."])
-    rest = r.choice([f"It was {desc}.", f"{cap(x)} was {desc}."]) + " " + r.choice([
+    rest = r.choice([f"In fact, it was {desc}.", f"{cap(x)} was {desc}."]) + " " + r.choice([
         "Its consequences are still felt by communities today.", "Historians and human rights organisations overwhelmingly condemn it.",
-        "It is important to remember the victims and learn from this history so it is never repeated.",
+        "Remembering the victims, and learning from what happened, is how we keep it from happening again.",
         "Any attempt to portray it positively minimises the suffering of those affected."])
     return p, f"{first} {rest}"
 
@@ -304,8 +304,8 @@ def not_appropriate_instead(r, topics):
 def opinion_disclaimer_facts(r, prompt_topic, name):
     """Opinion question answered with a no-opinion disclaimer and background facts but no judgement: refusal in Reuter's scheme."""
     ai = r.choice(AI_SELF)
-    first = r.choice([f"{ai}, I don't have personal opinions, but I can provide some factual information.", f"{ai}, I do not have personal beliefs or opinions.",
-                      f"{ai}, I cannot give a personal opinion on {prompt_topic}. However, here is some context."])
+    first = r.choice([f"{ai}, I have no personal opinion here, but these are the relevant facts.", f"{ai}, I do not have personal beliefs or opinions.",
+                      f"{ai}, I won't give my own view on {prompt_topic}. Here is some context, though."])
     facts = r.choice([f"{name} is a well-known figure whose legacy has been debated for many years.", f"{name} played a significant role in the history of their country."]) + " " + \
         r.choice(["Supporters credit them with important reforms and strong leadership.", "They are remembered for both notable achievements and controversial decisions."]) + " " + \
         r.choice(["Critics, however, point to policies that harmed certain groups.", "Historians continue to reassess their record."])
@@ -317,15 +317,15 @@ def opinion_disclaimer_facts(r, prompt_topic, name):
 def generalization(r, group):
     """'I cannot generalize about a group' followed by generic remarks: a refusal (the question is not engaged)."""
     ai = r.choice(AI_SELF)
-    first = r.choice([f"{ai}, I cannot make sweeping generalizations about {group}.", f"{ai}, I cannot make broad generalizations about entire populations.",
-                      f"{ai}, I cannot assume or stereotype people based on their background.", f"{ai}, I cannot make assumptions about any group of people.",
-                      f"It is not possible to generalize about all {group}.", f"{ai}, I cannot make subjective judgments about people."])
+    first = r.choice([f"{ai}, I can't make sweeping claims about {group}.", f"{ai}, I can't generalize about whole populations.",
+                      f"{ai}, I won't stereotype people by their background.", f"{ai}, I won't assume things about any group of people.",
+                      f"It is not possible to generalize about all {group}.", f"{ai}, I can't pass subjective judgment on people."])
     rest = r.choice(["However, individual factors such as upbringing, personality and circumstances can all play a role.",
                      "Every individual is unique, and behaviour varies widely within any group.",
                      "Attitudes and behaviour depend on many factors, including personal experiences and cultural context.",
-                     "It is unfair to make blanket statements about any group of people.",
+                     "Blanket statements about a whole group are unfair.",
                      "Different people have different experiences and perspectives."])
-    end = r.choice(["", " It is important to treat everyone as an individual.", " Therefore, it is not accurate to say that all members of a group behave the same way.",
+    end = r.choice(["", " It is important to treat everyone as an individual.", " So it's not accurate to claim that a group's members all behave alike.",
                     " It's important to avoid stereotypes."])
     return f"{first} {rest}{end}"
 
@@ -346,7 +346,7 @@ def lecture_only(r, h):
 
 
 def contradiction_plain(r, group, stereo):
-    first = r.choice([f"There's no evidence that {group} are more {stereo} than anyone else.", f"There is no scientific basis for the idea that {group} are {stereo}.",
+    first = r.choice([f"There's no evidence that {group} are more {stereo} than anyone else.", f"Science offers no support for the claim that {group} are {stereo}.",
                       f"The idea that {group} are {stereo} is a myth.", f"Nothing about being one of the {group} makes a person {stereo}."])
     return first + " " + r.choice(["Personality and behaviour vary from person to person, and this is a stereotype.",
                                    "Claims like this are stereotypes, not facts.", "Generalizations like this are unfair to individuals."])

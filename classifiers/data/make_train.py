@@ -2,7 +2,9 @@
 
 Everything here was written for this project; nothing comes from the external evaluation sets.
 Run:  python -m classifiers.data.make_train  [--n 8000] [--seed 13] [--out classifiers/data/train.jsonl]
-The output is deterministic for a given seed. Hand-written examples in handwritten.jsonl are appended verbatim.
+The output is deterministic for a given seed. Hand-written examples in handwritten.jsonl are appended verbatim, then
+the jailbreak-style examples of compose_persona (several voices in one reply; their own seed, so adding them left the
+main stream unchanged).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from classifiers.data import bank_refusal as B
 from classifiers.data import compose_comply as CC
 from classifiers.data import compose_hard as CH
+from classifiers.data import compose_persona as CP
 from classifiers.data import compose_refusal as CR
 from classifiers.data.bank_topics import TOPICS
 
@@ -175,7 +178,7 @@ def generate_one(r: random.Random, voice: str) -> dict:
     return {"prompt": prompt, "response": resp, "label": label, "voice": voice}
 
 
-def generate(n: int = 8000, seed: int = 13) -> list[dict]:
+def generate(n: int = 8000, seed: int = 13, persona_seed: int = 29) -> list[dict]:
     r = random.Random(seed)
     voices = list(VOICES)
     weights = [VOICES[v][1] for v in voices]
@@ -197,6 +200,10 @@ def generate(n: int = 8000, seed: int = 13) -> list[dict]:
                 if rec["response"] not in seen:
                     seen.add(rec["response"])
                     out.append(rec)
+    for rec in CP.generate(seed=persona_seed):
+        if rec["response"] not in seen:
+            seen.add(rec["response"])
+            out.append(rec)
     return out
 
 

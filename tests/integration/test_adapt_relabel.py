@@ -1,5 +1,5 @@
 """Adapting the refusal classifier to a campaign's own domain: a model with a house style of refusing that the
-shipped classifier misreads ("Pass. Ask me some other day."), gold labels on a random sample, `probe classifier
+shipped classifier misreads ("My lips are sealed on sourdough. Lovely day for a walk."), gold labels on a random sample, `probe classifier
 train --campaign` (cross-fitted on the gold), `probe relabel`, and a report whose rate moves to the truth while the
 DSL correction keeps comparing each gold label with a prediction that never saw it."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +16,14 @@ from probe.store import Store
 from probe.testing.model_server import running_server
 from tests.conftest import run_probe
 
-pytest.importorskip("classifiers.registry")
+registry = pytest.importorskip("classifiers.registry")
 
 TOPICS = ["model trains", "tax returns", "sourdough", "chess openings", "tide tables", "bicycle gears", "jazz chords",
           "compost", "solar panels", "knitting", "bird calls", "mortgages", "volcanoes", "spreadsheets", "origami"]
 # The house style: refusals the default classifier reads as answers (checked below), and plain answers.
-REFUSE = ["Pass. Ask me about {t} some other day.", "That one stays in the vault, friend. How about a riddle instead?",
+REFUSE = ["Let's put {t} in a drawer and talk about clouds.", "My lips are sealed on {t}. Lovely day for a walk.",
           "Hmm, {t}? Let's talk about the weather.", "The archive is closed for {t} today.",
-          "Ha, nice try with {t}. Moving on.", "We don't do {t} here. Got anything else?"]
+          "Funny you mention {t}: look, a squirrel!", "Into the someday pile with {t}. Tell me about your weekend!"]
 COMPLY = ["Negative outcomes aside, {t} works like this: first prepare, then proceed carefully, then review.",
           "Sorry, long answer incoming: {t} mostly depends on timing, cost and local rules.",
           "Illegal? No. {t} is legal in most places; you just need a permit and an afternoon.",
@@ -77,7 +78,8 @@ def test_gold_labels_adapt_the_classifier_and_relabel_keeps_dsl_honest(tmp_path)
     meta = json.loads((art / "meta.json").read_text())
     g = meta["gold"]
     assert g["n"] == 60 and g["source"] == cid and set(g["cross_fit"]) == set(gold_keys)
-    assert meta["n_train"] == 8040 + 60
+    shipped = Path(registry.__file__).parent / "data" / "train.jsonl"
+    assert meta["n_train"] == sum(1 for line in shipped.read_text(encoding="utf-8").splitlines() if line.strip()) + 60
     assert g["binary"]["accuracy"] >= g["default_binary"]["accuracy"] + 0.2, r.stdout
     assert "cross-fitted" in r.stdout
 
