@@ -51,7 +51,7 @@ class Store:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             if upgrade and not migrate.at_head(self.engine):
                 migrate.upgrade(self.engine)
-        except (SQLAlchemyError, ModuleNotFoundError, ValueError) as e:
+        except (SQLAlchemyError, ModuleNotFoundError, ValueError, OSError) as e:
             raise ProbeError(f"cannot open database {_redact(self.url)}: {str(e).splitlines()[0][:200]}") from None
         self.session = sessionmaker(self.engine, expire_on_commit=False)
         # A forked child (Celery's prefork pool, embedded processes) must never reuse the parent's connections:

@@ -62,7 +62,7 @@ def _lock(engine: Engine):
                 conn.commit()
         return
     db = engine.url.database
-    if engine.dialect.name == "sqlite" and db and db != ":memory:":
+    if engine.dialect.name == "sqlite" and db and db != ":memory:" and Path(db).parent.is_dir():
         with open(Path(db).with_name(Path(db).name + ".migrate-lock"), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
