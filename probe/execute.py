@@ -228,7 +228,10 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
     async def renew_leases():
         while open_keys:
             await asyncio.sleep(lease_s / 3)
-            await asyncio.to_thread(store.lease, list(open_keys), owner, lease_s)
+            try:
+                await asyncio.to_thread(store.lease, list(open_keys), owner, lease_s)
+            except DBAPIError as e:  # the database is restarting: keep renewing, or the lease lapses mid-run
+                log.warning("renewing %d leases failed (%s); trying again", len(open_keys), str(e).splitlines()[0][:120])
 
     async def worker(i: int):
         # Stagger the starts by about one call's CPU time: calls started together come back together and
