@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from probe.store import Store
+from probe.store.schema import aware
 
 THROUGHPUT_WINDOW_S = 60.0
 
@@ -12,7 +13,7 @@ THROUGHPUT_WINDOW_S = 60.0
 def _iso(ts: datetime | None) -> str | None:
     if ts is None:
         return None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).isoformat(timespec="seconds")
+    return aware(ts).isoformat(timespec="seconds")
 
 
 def _sets(spec: dict) -> list[str]:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from probe import dispatch
 from probe.spec import CampaignSpec
 from probe.store import Store
-from probe.store.schema import utcnow
+from probe.store.schema import aware, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def heal(store: Store, broker: str, grace_s: float = GRACE_S) -> dict[str, int]:
         if store.finish_if_complete(cid):
             continue
         c = store.campaign(cid)
-        if c.enqueued_at and utcnow() - _aware(c.enqueued_at) < timedelta(seconds=grace_s):
+        if c.enqueued_at and utcnow() - aware(c.enqueued_at) < timedelta(seconds=grace_s):
             continue
         found = set(orphans(store, broker, cid, live))
         key = _SUSPECTS.format(cid)
@@ -109,9 +109,3 @@ def heal(store: Store, broker: str, grace_s: float = GRACE_S) -> dict[str, int]:
             healed[cid] = len(confirmed)
     return healed
 
-
-def _aware(ts):
-    # SQLite returns naive datetimes for timezone-aware columns; they were written in UTC
-    from datetime import timezone
-
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

@@ -12,6 +12,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(ts: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they were written in UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict: JSON, list: JSON}
 
