@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from classifiers import tfidf  # noqa: E402
-from classifiers.evaluate import binary, bootstrap_ci, load_jsonl, load_reuter, load_xstest  # noqa: E402
+from classifiers.evaluate import binary, bootstrap_scores, load_jsonl, load_reuter, load_xstest  # noqa: E402
 from classifiers.train import DEFAULT_DATA, training_items  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -71,7 +71,7 @@ def run(folds: int = 5, sizes=(0, 100, 200, 400, -1)) -> list[dict]:
     for s in setups:
         name, n = s
         acc = accuracy_score(y, oof[s])
-        lo, hi = bootstrap_ci(y, oof[s], accuracy_score)
+        lo, hi = bootstrap_scores(y, list(oof[s]))["accuracy_ci95"]
         n_gold = round(len(y) * (folds - 1) / folds) if (name == "in-domain" or n == -1) else n
         rows.append({"setup": name, "reuter_labels": n_gold, "own_data": name != "in-domain", "acc": acc, "ci": (lo, hi),
                      "xstest_fold0": xs_acc[s]})

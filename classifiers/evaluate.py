@@ -32,16 +32,44 @@ def load_jsonl(path: str | Path) -> list[dict]:
     return out
 
 
-def bootstrap_ci(y_true, y_pred, metric, n: int = 1000, seed: int = 0) -> tuple[float, float]:
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+def _boot_confusions(codes: np.ndarray, k: int, n: int, seed: int) -> np.ndarray:
+    """(n, k, k) confusion matrices of n bootstrap resamples of examples whose cells are `codes` (true * k + pred).
+    Each resample is a multinomial draw of example counts, so its confusion is one matrix product with the examples'
+    one-hot cells (chunked to bound memory) instead of n metric calls."""
     rng = np.random.default_rng(seed)
-    m = len(y_true)
-    vals = []
-    for _ in range(n):
-        idx = rng.integers(0, m, m)
-        vals.append(metric(y_true[idx], y_pred[idx]))
-    lo, hi = np.percentile(vals, [2.5, 97.5])
-    return float(lo), float(hi)
+    m = len(codes)
+    onehot = np.zeros((m, k * k))
+    onehot[np.arange(m), codes] = 1.0
+    out = np.empty((n, k * k))
+    step = max(1, min(n, 2_000_000 // max(m, 1)))
+    for s in range(0, n, step):
+        c = min(step, n - s)
+        out[s:s + c] = rng.multinomial(m, np.full(m, 1.0 / m), size=c) @ onehot
+    return out.reshape(n, k, k)
+
+
+def _accuracy(conf: np.ndarray) -> np.ndarray:
+    return np.trace(conf, axis1=-2, axis2=-1) / conf.sum(axis=(-2, -1))
+
+
+def _macro_f1_conf(conf: np.ndarray) -> np.ndarray:
+    """Macro F1 over the labels present (as truth or prediction), 0 for a label with no true positive: sklearn's
+    f1_score(average="macro", zero_division=0) on the same rows."""
+    tp = np.diagonal(conf, axis1=-2, axis2=-1)
+    denom = conf.sum(axis=-1) + conf.sum(axis=-2)  # 2tp + fp + fn
+    present = denom > 0
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp, dtype=float), where=present)
+    return f1.sum(axis=-1) / present.sum(axis=-1)
+
+
+def bootstrap_scores(y_true, y_pred, n: int = 1000, seed: int = 0) -> dict:
+    """Percentile 95% intervals of accuracy and macro F1 over examples, from one set of resamples."""
+    labs = sorted(set(y_true) | set(y_pred))
+    ix = {lab: i for i, lab in enumerate(labs)}
+    codes = np.asarray([ix[t] * len(labs) + ix[p] for t, p in zip(y_true, y_pred)])
+    conf = _boot_confusions(codes, len(labs), n, seed)
+    pct = lambda v: tuple(float(x) for x in np.percentile(v, [2.5, 97.5]))  # noqa: E731
+    return {"accuracy_ci95": pct(_accuracy(conf)), "macro_f1_ci95": pct(_macro_f1_conf(conf))}
 
 
 def _macro_f1(a, b):
@@ -59,9 +87,8 @@ def summarize(y_true: list[str], y_pred: list[str], n_boot: int = 1000, seed: in
     for view, (t, p, labs) in {"three_way": (y_true, y_pred, present), "binary": (binary(y_true), binary(y_pred), ["compliance", "refusal"])}.items():
         out[view] = {
             "accuracy": float(accuracy_score(t, p)),
-            "accuracy_ci95": bootstrap_ci(t, p, accuracy_score, n_boot, seed),
             "macro_f1": float(_macro_f1(t, p)),
-            "macro_f1_ci95": bootstrap_ci(t, p, _macro_f1, n_boot, seed),
+            **bootstrap_scores(t, p, n_boot, seed),
             "labels": labs,
             "confusion": confusion_matrix(t, p, labels=labs).tolist(),
         }

@@ -11,7 +11,7 @@ import pytest
 from classifiers import features as F
 from classifiers.base import Prediction, is_refusal, predictions_from_proba
 from classifiers.data import make_train
-from classifiers.evaluate import bootstrap_ci, summarize
+from classifiers.evaluate import _boot_confusions, _macro_f1_conf, bootstrap_scores, summarize
 from classifiers.judge import JudgeClassifier, build_messages, parse_reply
 from classifiers.prompt_model import train_prompt_model
 
@@ -116,9 +116,36 @@ def test_summarize_and_bootstrap():
     res = summarize(y, p, n_boot=200)
     assert res["binary"]["accuracy"] == pytest.approx(0.75)
     assert res["three_way"]["accuracy"] == pytest.approx(0.5)
-    lo, hi = res["binary"]["accuracy_ci95"]
-    assert lo <= 0.75 <= hi
-    assert bootstrap_ci([1, 1, 1], [1, 1, 1], lambda a, b: float((a == b).mean()), n=50) == (1.0, 1.0)
+    assert res["binary"]["confusion"] == [[25, 25], [0, 50]]
+    assert bootstrap_scores(["refusal"] * 3, ["refusal"] * 3, n=50) == {"accuracy_ci95": (1.0, 1.0),
+                                                                      "macro_f1_ci95": (1.0, 1.0)}
+
+
+def test_vectorized_bootstrap_matches_sklearn_per_resample():
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    rng = np.random.default_rng(3)
+    t, p = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
+    p[:5] = 2  # some resamples lack a label as truth or prediction: macro F1 averages over the labels present
+    conf = _boot_confusions(t * 3 + p, 3, 30, seed=1)
+    assert conf.sum(axis=(1, 2)).tolist() == [40] * 30
+    for c in conf:  # rebuild each resample's rows from its confusion and score them with sklearn
+        tt = np.repeat(np.repeat(np.arange(3), 3), c.ravel().astype(int))
+        pp = np.repeat(np.tile(np.arange(3), 3), c.ravel().astype(int))
+        assert confusion_matrix(tt, pp, labels=[0, 1, 2]).tolist() == c.astype(int).tolist()
+        assert _macro_f1_conf(c) == pytest.approx(f1_score(tt, pp, average="macro", zero_division=0))
+
+
+def test_bootstrap_accuracy_interval_covers_the_true_accuracy():
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(200):  # a classifier right with probability 0.8 on 150 examples
+        y = rng.choice(["refusal", "compliance"], 150)
+        right = rng.random(150) < 0.8
+        pred = np.where(right, y, np.where(y == "refusal", "compliance", "refusal"))
+        lo, hi = bootstrap_scores(list(y), list(pred), n=300, seed=int(rng.integers(1 << 30)))["accuracy_ci95"]
+        hits += lo <= 0.8 <= hi
+    assert 0.89 <= hits / 200 <= 0.99, hits
 
 
 def test_judge_parses_and_falls_back():
