@@ -177,7 +177,7 @@ def survey_rows(q: dict, baselines: list[str]) -> list[str]:
     return [fmt(q["n"]), fmt(q["invalid"]), fmt(q.get("letter_mass")), fmt(q["a_bias"]), fmt(q["normalized_entropy"]),
             fmt(q["kl_to_uniform"]),
             *[fmt(q["kl_to_baseline"].get(b)) for b in baselines],
-            f"{top} ({q['distribution'][top]:.2f})" if top else "–"]
+            f"{q['distribution'][top]:.2f} {top}" if top else "–"]
 
 
 def markdown(report: dict) -> str:
