@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import string
 import threading
 from pathlib import Path
@@ -79,7 +80,12 @@ class LocalModel:
         tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        tmp.replace(dest) if not dest.exists() else None
+        try:
+            tmp.replace(dest)
+        except OSError:  # another process converted it first (a non-empty dest cannot be replaced): keep theirs
+            if not (dest / "model.safetensors").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _prompts(self, conversations: list[list[dict]]) -> list[str]:
         return [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]

@@ -28,6 +28,10 @@ Servers (everything on 127.0.0.1; a server a fixture starts is stopped by its PI
 
 Under CI (CI=true), a missing Redis or PostgreSQL fails the tests that need it instead of skipping them, so a
 broken CI set-up shows.
+
+Parallel runs (pytest-xdist, `-n 2`): tests restart and stop servers, and fleet tests share Celery's queue, so
+each xdist worker has servers of its own: gw0 (or a plain run) takes PROBE_TEST_REDIS / PROBE_TEST_PG, every
+other worker starts private ones; each worker has its own PROBE_HOME.
 """
 
 from __future__ import annotations
@@ -53,10 +57,22 @@ SHARED = ROOT.parent / "shared"
 PROBE = str(Path(sys.executable).with_name("probe"))
 
 
+def xdist_worker() -> str | None:
+    """This process's pytest-xdist worker id (gw0, gw1, ...), None in a plain run or in xdist's controller."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def takes_shared_servers() -> bool:
+    """Whether this process uses the servers named by PROBE_TEST_REDIS / PROBE_TEST_PG (see the docstring)."""
+    return xdist_worker() in (None, "gw0")
+
+
 def pytest_configure(config):
     # Keep test databases and built baselines out of the user's data dir; keep the converted local model
     # in the real user cache (it takes ~20 s to build, and is the same for every run).
     home = Path(os.environ.get("PROBE_TEST_HOME") or ROOT / ".pytest_cache" / "probe-home")
+    if worker := xdist_worker():
+        home = home / worker
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
@@ -119,7 +135,7 @@ def stop_pid(proc: subprocess.Popen, timeout: float = 10) -> None:
 @pytest.fixture(scope="session")
 def redis_url():
     """PROBE_TEST_REDIS when set (CI starts one), else a private redis-server on a free loopback port."""
-    if url := os.environ.get("PROBE_TEST_REDIS"):
+    if (url := os.environ.get("PROBE_TEST_REDIS")) and takes_shared_servers():
         yield url
         return
     exe = shutil.which("redis-server")
@@ -388,7 +404,7 @@ class PrivateCluster:
 @pytest.fixture(scope="session")
 def pg_server():
     """PostgreSQL for the tests: PROBE_TEST_PG (CI), else a private cluster, else skip (fail under CI)."""
-    if url := os.environ.get("PROBE_TEST_PG"):
+    if (url := os.environ.get("PROBE_TEST_PG")) and takes_shared_servers():
         ctl = os.environ.get("PROBE_TEST_PG_CTL")
         server = PgServer(url, shlex.split(ctl) if ctl else None)
         server.wait_ready(timeout=30)
