@@ -75,7 +75,7 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
-                "attempts": item.attempts + 1}
+                "attempts": item.attempts + 1, "reported_model": None, "system_fingerprint": None}
     try:
         c = await models.acall(spec, msgs, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
                                timeout=ctx.spec.timeout_s, num_retries=ctx.spec.num_retries)
@@ -84,7 +84,8 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
         response.update(error=str(e), error_kind=e.kind)
         return {"key": item.key, "status": "failed" if e.kind == "permanent" else "retry", "response": response}
     response.update(raw_text=c.text, top_logprobs=[list(t) for t in c.top_logprobs] if c.top_logprobs else None,
-                    finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s)
+                    finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s,
+                    reported_model=c.reported_model, system_fingerprint=c.system_fingerprint)
     result = {"key": item.key, "status": "done", "response": response, "labels": []}
     if survey:
         label = _survey_label(ctx, item, c, mode)
@@ -306,5 +307,6 @@ def mark_failed(store: Store, errors: dict[str, str], kind: str = "transient") -
     items = store.items(list(errors))
     store.save_results([{"key": it.key, "status": "failed", "labels": [], "response": {
         "messages": [], "params": {}, "raw_text": None, "top_logprobs": None, "finish_reason": None, "usage": None,
-        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": kind, "attempts": it.attempts + 1}}
+        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": kind, "attempts": it.attempts + 1,
+        "reported_model": None, "system_fingerprint": None}}
         for it in items if it.status == "pending"])
