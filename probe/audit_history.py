@@ -7,7 +7,7 @@ summary = {campaign, state, created_at, cost, models: {MODEL: {
                                                  over the model's items
     refusals: {SET: {n, refusals, refusal_rate, over_refusal, by_category: {CAT: {n, refusals, refusal_rate}}}},
     surveys: {SURVEY: {n_answers, invalid_rate, mean_a_bias, mean_normalized_entropy, mean_divergence,
-                       divergence_baseline, questions: {VAR: {n, counts: {option text: answers}}}}}}}}
+                       divergence_baseline, questions: {VAR: {n, counts: {option text: answers}, samples}}}}}}
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from probe.store import Store
 from probe.store.schema import Item, Response
 
 SUMMARY_BOOTSTRAP = 10  # the report's intervals are not part of a summary: keep its bootstrap short
+SAMPLES_KEPT = 500  # up to this many answers a question, each answer's option probabilities are kept (drift tests)
 
 
 def versions(store: Store, campaign_id: str) -> dict[str, dict]:
@@ -50,6 +51,7 @@ def summarize(store: Store, campaign_id: str) -> dict:
     from probe import report
 
     r = report.build(store, campaign_id, n_boot=SUMMARY_BOOTSTRAP)
+    qdata, _ = report.collect(store, campaign_id)
     c = store.campaign(campaign_id)
     costs = store.costs([campaign_id])[campaign_id]
     vers = versions(store, campaign_id)
@@ -80,9 +82,7 @@ def summarize(store: Store, campaign_id: str) -> dict:
                 "mean_normalized_entropy": sm["mean_normalized_entropy"],
                 "mean_divergence": (sm["mean_kl_to_baseline"] or {}).get(base) if base else None,
                 "divergence_baseline": base,
-                "questions": {v: {"n": q["n"], "counts": {o: share * (q["n"] - q["invalid"])
-                                                          for o, share in (q["distribution"] or {}).items()}}
-                              for v, q in x["questions"].items()},
+                "questions": {v: _question(q, qdata[m][sname].get(v)) for v, q in x["questions"].items()},
             }
         models[m] = {"version": vers.get(m) or {"reported_model": None, "system_fingerprint": None, "seen": {}},
                      "cost": round(costs.get(m, 0.0), 6),
@@ -90,6 +90,17 @@ def summarize(store: Store, campaign_id: str) -> dict:
                      "refusals": refusals, "surveys": surveys}
     return {"campaign": campaign_id, "state": c.state, "created_at": r["campaign"]["created_at"],
             "cost": round(sum(costs.values()), 6), "models": models}
+
+
+def _question(q: dict, d) -> dict:
+    """A question's answer counts by option text (each valid answer's option probabilities summed) and, for small
+    runs, every answer's probabilities in sorted option-text order (probe.drift's permutation test)."""
+    dist = q["distribution"] or {}
+    out = {"n": q["n"], "counts": {o: share * (q["n"] - q["invalid"]) for o, share in dist.items()}, "samples": None}
+    if d is not None and dist and 0 < len(d.option_probs) <= SAMPLES_KEPT:
+        order = sorted(range(len(d.question.options)), key=lambda i: d.question.options[i].text)
+        out["samples"] = [[round(float(row[i]), 4) for i in order] for row in d.matrix()]
+    return out
 
 
 def history_rows(runs: list[dict]) -> list[dict]:

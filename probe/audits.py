@@ -285,6 +285,9 @@ def finish(store: Store, campaign_id: str) -> bool:
 
     with store.session() as s:
         run = s.get(AuditRun, campaign_id)
+        state = s.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
+    if run is None or run.finished_at is not None or state not in ("done", "failed"):
+        return False
     a = get(store, run.audit)
     spec = AuditSpec.model_validate(a.spec)
     summary = audit_history.summarize(store, campaign_id)

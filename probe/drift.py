@@ -5,8 +5,8 @@ Refusal rates (per prompt set, and per set and category): a two-proportion test 
 without continuity correction, which is the two-sided z test), or Fisher's exact test where an expected count is
 below 10. Survey answer distributions (per question): the chi-square test of homogeneity on the 2 x options table of
 answer counts, or where an expected count is below 5 a permutation test of the total variation distance between the
-two runs' answers. Counts of survey answers are each answer's option probabilities summed (one-hot for answers read
-from text); the permutation test works on those counts rounded.
+two runs' answers (small runs keep each answer's option probabilities for it; larger ones pool the sparse options).
+Counts of survey answers are each answer's option probabilities summed (one-hot for answers read from text).
 
 Pure functions over probe.audit_history summaries: no store, no network.
 """
@@ -47,30 +47,35 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * np.abs(a / a.sum() - b / b.sum()).sum())
 
 
-def distribution_test(a: dict[str, float], b: dict[str, float], seed: int = 0) -> tuple[str, float]:
-    """(test name, p) for "the answer distribution is the same in both runs"; a and b: answer counts by option."""
+def distribution_test(a: dict[str, float], b: dict[str, float], samples_a: list | None = None,
+                      samples_b: list | None = None, seed: int = 0) -> tuple[str, float]:
+    """(test name, p) for "the answer distribution is the same in both runs". a, b: answer counts by option (each
+    answer's option probabilities summed); samples_*: per answer, its option probabilities in `options` order
+    (sorted option texts), kept for small runs. Expected counts all >= 5: chi-square on the counts. Else, with the
+    samples: a permutation test of the total variation distance between the runs' mean answers. Else options with
+    expected counts below 5 are pooled into one and chi-square is used on the rest."""
     options = sorted(set(a) | set(b))
     table = np.array([[a.get(o, 0.0) for o in options], [b.get(o, 0.0) for o in options]], dtype=float)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or table.sum(axis=1).min() <= 0:
+    if table.sum(axis=1).min() <= 0 or (table.sum(axis=0) > 0).sum() < 2:
         return "none", 1.0
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     if expected.min() >= 5:
         return "chi_square", float(stats.chi2_contingency(table, correction=False).pvalue)
-    counts = np.rint(table).astype(int)
-    xa, xb = (np.repeat(np.arange(counts.shape[1]), row) for row in counts)
-    if len(xa) == 0 or len(xb) == 0:
+    if samples_a and samples_b:
+        xa, xb = np.asarray(samples_a, dtype=float), np.asarray(samples_b, dtype=float)
+
+        def tv(x, y, axis=0):
+            return 0.5 * np.abs(x.mean(axis=axis) - y.mean(axis=axis)).sum(axis=-1)
+
+        res = stats.permutation_test((xa, xb), tv, permutation_type="independent", vectorized=True, axis=0,
+                                     n_resamples=PERMUTATIONS, alternative="greater", rng=np.random.default_rng(seed))
+        return "permutation_tv", float(res.pvalue)
+    sparse = expected.min(axis=0) < 5
+    pooled = np.column_stack([table[:, ~sparse], table[:, sparse].sum(axis=1)]) if sparse.any() else table
+    pooled = pooled[:, pooled.sum(axis=0) > 0]
+    if pooled.shape[1] < 2:
         return "none", 1.0
-    k = counts.shape[1]
-
-    def tv(x, y, axis=-1):
-        px = np.stack([(x == j).mean(axis=axis) for j in range(k)])
-        py = np.stack([(y == j).mean(axis=axis) for j in range(k)])
-        return 0.5 * np.abs(px - py).sum(axis=0)
-
-    res = stats.permutation_test((xa, xb), tv, permutation_type="independent", vectorized=True,
-                                 n_resamples=PERMUTATIONS, alternative="greater", rng=np.random.default_rng(seed))
-    return "permutation_tv", float(res.pvalue)
+    return "chi_square_pooled", float(stats.chi2_contingency(pooled, correction=False).pvalue)
 
 
 def _refusal_tests(model: str, a: dict, b: dict) -> list[dict]:
@@ -99,7 +104,7 @@ def _survey_tests(model: str, a: dict, b: dict, seed: int) -> list[dict]:
             ca, cb = qa[var].get("counts") or {}, qb[var].get("counts") or {}
             if not ca or not cb:
                 continue
-            test, p = distribution_test(ca, cb, seed)
+            test, p = distribution_test(ca, cb, qa[var].get("samples"), qb[var].get("samples"), seed)
             opts = sorted(set(ca) | set(cb))
             va, vb = np.array([ca.get(o, 0.0) for o in opts]), np.array([cb.get(o, 0.0) for o in opts])
             shares_a = {o: float(x / va.sum()) for o, x in zip(opts, va)}

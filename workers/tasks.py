@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 
-from probe import execute, watchdog
+from probe import audits, execute, watchdog
 from probe.store import open_store
 from workers.celery_app import LEASE_S, app
 
@@ -54,3 +54,9 @@ def watchdog_task() -> dict:
     return watchdog.heal(open_store(os.environ["PROBE_DB"]), broker)
 
 
+
+
+@app.task(name="probe.audits", ignore_result=True)
+def audits_task() -> dict:
+    broker = os.environ.get("PROBE_BROKER") or app.conf.broker_url
+    return audits.tick(open_store(os.environ["PROBE_DB"]), broker)

@@ -114,8 +114,8 @@ def letter_probabilities(letters: list[str], a_bias: float) -> dict[str, float]:
     return {x: (a_bias if i == 0 else 0.0) + (1.0 - a_bias) / k for i, x in enumerate(letters)}
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+@dataclass
+class ServerConfig:  # POST /config changes some fields at run time (RUNTIME_CONFIG)
     latency: float = 0.0
     p429: float = 0.0
     p500: float = 0.0
