@@ -61,7 +61,9 @@ def distribution_test(a: dict[str, float], b: dict[str, float], samples_a: list 
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     if expected.min() >= 5:
         return "chi_square", float(stats.chi2_contingency(table, correction=False).pvalue)
-    if samples_a and samples_b:
+    if samples_a is not None and samples_b is not None:
+        if min(len(samples_a), len(samples_b)) < 2:
+            return "too_few_answers", 1.0
         xa, xb = np.asarray(samples_a, dtype=float), np.asarray(samples_b, dtype=float)
 
         def tv(x, y, axis=0):

@@ -219,8 +219,13 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         nonlocal buffer, last_flush, writer
         if not buffer or (not force and len(buffer) < FLUSH_EVERY and time.monotonic() - last_flush < FLUSH_SECONDS):
             return
-        if writer is not None:
-            await writer  # one write transaction at a time, in order
+        # One write transaction at a time, in order. A loop, not one await: two workers waiting on the same writer
+        # would otherwise both start one, and the first, no longer tracked, could still be writing when the round
+        # ends and the campaign is checked for completion (it then stayed "running" with nothing pending).
+        while writer is not None and not writer.done():
+            await writer
+        if not buffer:  # another worker flushed it while this one waited
+            return
         batch, buffer, last_flush = buffer, [], time.monotonic()
         writer = asyncio.create_task(asyncio.to_thread(_flush, store, batch))
         if force:
