@@ -13,7 +13,9 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select, update
 
 from probe import alerts
@@ -36,21 +38,19 @@ class Webhook(BaseModel):
     attempts: int = Field(4, ge=1, le=10)
 
 
+def _rule(text: str) -> str:
+    alerts.parse(text)  # ValueError says what is wrong; pydantic names the file, line and alerts.N
+    return text
+
+
 class AuditSpec(CampaignSpec):
     """A campaign spec plus what makes it an audit. The response cache is off unless the spec says `cache: true`:
     a cached answer would hide drift. Runs reuse `seed`, so answer orders match run to run."""
 
     cache: bool = False
-    alerts: list[str] = []
+    alerts: list[Annotated[str, AfterValidator(_rule)]] = []
     webhook: Webhook | None = None
     fdr_q: float = Field(0.05, gt=0, lt=1)
-
-    @field_validator("alerts")
-    @classmethod
-    def _rules(cls, v: list[str]) -> list[str]:
-        for r in v:
-            alerts.parse(r)
-        return v
 
     def campaign(self) -> CampaignSpec:
         return CampaignSpec.model_validate(self.model_dump(exclude={"alerts", "webhook", "fdr_q"}))
@@ -145,11 +145,13 @@ def create(store: Store, name: str, spec: AuditSpec, every: str | None, cron: st
     if bool(every) == bool(cron):
         raise ProbeError("give exactly one of --every (e.g. 24h) and --cron (e.g. \"0 3 * * *\")")
     every_s = parse_every(every) if every else None
-    now = utcnow()
-    first = start or (now if every_s else next_cron(cron, now))
+    if cron:
+        parse_cron(cron)
     from probe import campaigns
 
     campaigns.validate(spec.campaign())  # prompt files and models, before anything is written
+    now = utcnow()
+    first = start or (now if every_s else next_cron(cron, now))
     with store.session.begin() as s:
         if s.get(Audit, name) is not None:
             raise ProbeError(f"audit '{name}' exists; `probe audit delete {name}` first")

@@ -6,11 +6,20 @@ import asyncio
 import logging
 import os
 
+from celery.signals import worker_init
+
 from probe import audits, execute, watchdog
 from probe.store import open_store
 from workers.celery_app import LEASE_S, app
 
 log = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _preload(**_) -> None:
+    # litellm (~5 s to import) loaded once in the worker before its pool forks, not in each pool process at its first
+    # task (a scheduled audit run would start that much late); beat, which imports this module too, does not need it
+    from probe import models  # noqa: F401
 _loop: asyncio.AbstractEventLoop | None = None
 
 

@@ -120,6 +120,7 @@ def run(name: NameArg, db: DbOpt = None, broker: BrokerOpt = None,
         raise ProbeError(f"audit {name}: run {running} is still going (`probe status {running}`)")
     if broker:
         dispatch.check_broker(broker)
+        dispatch.check_timeouts(audits.AuditSpec.model_validate(a.spec))
     cid = audits.start_run(store, a, broker, "manual")
     err.print(f"audit {name}: run {cid}")
     if broker and no_wait:

@@ -106,10 +106,23 @@ def test_proportion_test_uses_fisher_below_ten_expected():
 def test_distribution_test_chi_square_or_permutation():
     name, p = drift.distribution_test({"a": 240, "b": 180, "c": 120, "d": 60}, {"a": 150, "b": 180, "c": 120, "d": 150})
     assert name == "chi_square" and p < 1e-6
-    name, p = drift.distribution_test({"a": 9, "b": 1, "c": 0}, {"a": 1, "b": 1, "c": 8})
-    assert name == "permutation_tv" and p < 0.05
-    name, p = drift.distribution_test({"a": 3, "b": 3, "c": 2}, {"a": 3, "b": 2, "c": 3})
+    def onehot(counts):  # per answer, its option probabilities in sorted option order
+        return [[float(i == j) for j in range(len(counts))] for i, c in enumerate(counts.values()) for _ in range(c)]
+
+    a, b = {"a": 9, "b": 1, "c": 0}, {"a": 1, "b": 1, "c": 8}
+    name, p = drift.distribution_test(a, b, onehot(a), onehot(b))
+    assert name == "permutation_tv" and p < 0.01
+    a, b = {"a": 3, "b": 3, "c": 2}, {"a": 3, "b": 2, "c": 3}
+    name, p = drift.distribution_test(a, b, onehot(a), onehot(b))
     assert name == "permutation_tv" and p > 0.5
+    # soft answers (logprobs): the permutation moves whole answers between the runs
+    soft_a, soft_b = [[0.7, 0.2, 0.1]] * 6, [[0.1, 0.2, 0.7]] * 6
+    name, p = drift.distribution_test({"a": 4.2, "b": 1.2, "c": 0.6}, {"a": 0.6, "b": 1.2, "c": 4.2}, soft_a, soft_b)
+    assert name == "permutation_tv" and p < 0.01
+    # large runs keep no samples: a rare option is pooled, chi-square on the rest
+    name, p = drift.distribution_test({"a": 500, "b": 400, "c": 2}, {"a": 400, "b": 500, "c": 1})
+    assert name == "chi_square_pooled" and p < 0.01
+    assert drift.distribution_test({"a": 1}, {"a": 1}, [[1.0]], [[1.0]]) == ("none", 1.0)
 
 
 def test_version_change_is_reported_first_and_alerts():
