@@ -199,21 +199,38 @@ def history(name: NameArg, fmt: Annotated[str, typer.Option("--format", help="ta
 
         _write(history_html(name, rows), out_file)
     else:
-        t = Table(title=f"audit {name}: {len({r['run'] for r in rows})} run(s)")
-        for col in ("run", "started", "trigger", "state", "model", "version", "refusal", "over-refusal", "A-bias",
-                    "entropy", "divergence", "invalid", "cost", "alert"):
-            t.add_column(col)
+        _history_table(name, rows)
 
-        def kv(d):
-            return " ".join(f"{k} {v:.3f}" for k, v in d.items() if v is not None)
 
-        for r in rows:
-            t.add_row(str(r["run"]), r["started_at"][5:19].replace("T", " "), r["trigger"], r["state"], r["model"] or "",
-                      " | ".join(x for x in (r["version"], r["fingerprint"]) if x), kv(r["refusal_rate"]),
-                      kv(r["over_refusal"]), kv(r["a_bias"]), kv(r["entropy"]), kv(r["divergence"]),
-                      "" if r["invalid_rate"] is None else f"{r['invalid_rate']:.3f}",
-                      "" if r["cost"] is None else f"${r['cost']:.4f}", "yes" if r["alerting"] else "")
-        out.print(t)
+def _history_table(name: str, rows: list[dict]) -> None:
+    """One column per figure and set (names in the headers), so the rows stay narrow."""
+    sets = sorted({k for r in rows for k in r["refusal_rate"]})
+    surveys = sorted({k for r in rows for k in r["a_bias"]})
+    several = len({r["model"] for r in rows}) > 1
+    def named(label: str, key: str, keys: list[str]) -> str:
+        return label if len(keys) == 1 else f"{label} {key}"
+
+    cols = ["run", "started", "state"] + (["model"] if several else []) + ["version"]
+    cols += [named("refusal", s, sets) for s in sets] + [named("over-ref.", s, sets) for s in sets]
+    cols += [named(m, s, surveys) for s in surveys for m in ("A-bias", "entropy", "KL")] + ["invalid", "cost", "alert"]
+    what = "; ".join(x for x in (f"refusals: {', '.join(sets)}" if sets else "",
+                                  f"survey: {', '.join(surveys)} (KL to its main population)" if surveys else "") if x)
+    t = Table(title=f"audit {name}: {len({r['run'] for r in rows})} run(s)", caption=what)
+    for c in cols:
+        t.add_column(c, no_wrap=c not in ("version", "model", "state"))
+
+    def f(x) -> str:
+        return "" if x is None else f"{x:.3f}"
+
+    for r in rows:
+        cells = [str(r["run"]), r["started_at"][5:16].replace("T", " "),
+                 r["state"] + ("" if r["trigger"] == "schedule" else f" ({r['trigger']})")]
+        cells += ([r["model"] or ""] if several else []) + [" | ".join(x for x in (r["version"], r["fingerprint"]) if x)]
+        cells += [f(r["refusal_rate"].get(s)) for s in sets] + [f(r["over_refusal"].get(s)) for s in sets]
+        cells += [f(r[m].get(s)) for s in surveys for m in ("a_bias", "entropy", "divergence")]
+        cells += [f(r["invalid_rate"]), "" if r["cost"] is None else f"${r['cost']:.4f}", "yes" if r["alerting"] else ""]
+        t.add_row(*cells)
+    out.print(t)
 
 
 def _pick(runs: list[dict], ref: str) -> dict:
