@@ -45,6 +45,16 @@ def write_spec(tmp_path, url: str, prompts: int, extra: str = "") -> str:
     return str(spec)
 
 
+def create(db: str, name: str, spec: str, every: str | None = None, cron: str | None = None) -> float:
+    """Create the audit in-process (`probe audit create` is tests/integration/test_audit_cli.py's; this saves a
+    process its ~5 s LiteLLM import); returns its first slot as a timestamp."""
+    store = Store(db)
+    try:
+        return audits.create(store, name, audits.load_spec(spec), every, cron).next_run_at.timestamp()
+    finally:
+        store.engine.dispose()
+
+
 def audit_runs(db: str, name: str) -> list[dict]:
     store = Store(db)
     try:
@@ -79,10 +89,7 @@ def test_beat_fires_every_slot_once_and_one_catch_up_after_beat_was_down(tmp_pat
         beat2 = None
         try:
             wait_until(lambda: dispatch.workers_alive(broker) > 0, 60, what="the worker")
-            r = run_probe("audit", "create", "every5", "--spec", spec, "--every", "5s", "--db", db)
-            assert r.returncode == 0, r.stderr
-            created = json.loads(run_probe("audit", "show", "every5", "--db", db).stdout)["created_at"]
-            t0 = ts(created)  # the first slot: an --every schedule first fires at once
+            t0 = create(db, "every5", spec, every="5s")  # the first slot: an --every schedule first fires at once
             time.sleep(max(0.0, t0 + UP_S - 0.5 - time.time()))
             stop(beat, signal.SIGKILL)  # beat dies mid-window
             killed = time.time()
@@ -144,12 +151,12 @@ def test_beat_fires_every_slot_once_and_one_catch_up_after_beat_was_down(tmp_pat
 def test_worker_killed_mid_run_loses_no_run(tmp_path, redis_server):
     db = f"sqlite:///{tmp_path / 'fleet.db'}"
     broker = redis_server.url
-    fast = {"PROBE_VISIBILITY_TIMEOUT": "7"}  # the killed worker's task comes back after 7 s
+    fast = {"PROBE_VISIBILITY_TIMEOUT": "5"}  # the killed worker's task comes back after 5 s
     n = 40
     with running_server(seed=2, latency=0.3) as (url, _):
         # a yearly cron: nothing fires by itself here; `probe audit tick` below only finishes the run
-        spec = write_spec(tmp_path, url, n, "concurrency: 2\ntimeout_s: 1.5\nnum_retries: 0\n")  # 4 x 1.5 s < 7 s
-        assert run_probe("audit", "create", "yearly", "--spec", spec, "--cron", "0 0 1 1 *", "--db", db).returncode == 0
+        spec = write_spec(tmp_path, url, n, "concurrency: 2\ntimeout_s: 1\nnum_retries: 0\n")  # 4 waves x 1 s < 5 s
+        create(db, "yearly", spec, cron="0 0 1 1 *")
         worker = start_worker(broker, db, tmp_path / "worker1.log", env=fast)
         worker2 = None
         try:
