@@ -75,7 +75,7 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
-                "attempts": item.attempts + 1}
+                "attempts": item.attempts + 1, "reported_model": None, "system_fingerprint": None}
     try:
         c = await models.acall(spec, msgs, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
                                timeout=ctx.spec.timeout_s, num_retries=ctx.spec.num_retries)
@@ -84,7 +84,8 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
         response.update(error=str(e), error_kind=e.kind)
         return {"key": item.key, "status": "failed" if e.kind == "permanent" else "retry", "response": response}
     response.update(raw_text=c.text, top_logprobs=[list(t) for t in c.top_logprobs] if c.top_logprobs else None,
-                    finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s)
+                    finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s,
+                    reported_model=c.reported_model, system_fingerprint=c.system_fingerprint)
     result = {"key": item.key, "status": "done", "response": response, "labels": []}
     if survey:
         label = _survey_label(ctx, item, c, mode)
@@ -218,8 +219,13 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         nonlocal buffer, last_flush, writer
         if not buffer or (not force and len(buffer) < FLUSH_EVERY and time.monotonic() - last_flush < FLUSH_SECONDS):
             return
-        if writer is not None:
-            await writer  # one write transaction at a time, in order
+        # One write transaction at a time, in order. A loop, not one await: two workers waiting on the same writer
+        # would otherwise both start one, and the first, no longer tracked, could still be writing when the round
+        # ends and the campaign is checked for completion (it then stayed "running" with nothing pending).
+        while writer is not None and not writer.done():
+            await writer
+        if not buffer:  # another worker flushed it while this one waited
+            return
         batch, buffer, last_flush = buffer, [], time.monotonic()
         writer = asyncio.create_task(asyncio.to_thread(_flush, store, batch))
         if force:
@@ -306,5 +312,6 @@ def mark_failed(store: Store, errors: dict[str, str], kind: str = "transient") -
     items = store.items(list(errors))
     store.save_results([{"key": it.key, "status": "failed", "labels": [], "response": {
         "messages": [], "params": {}, "raw_text": None, "top_logprobs": None, "finish_reason": None, "usage": None,
-        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": kind, "attempts": it.attempts + 1}}
+        "cost": None, "latency_s": None, "error": errors[it.key], "error_kind": kind, "attempts": it.attempts + 1,
+        "reported_model": None, "system_fingerprint": None}}
         for it in items if it.status == "pending"])

@@ -43,6 +43,8 @@ class Completion:
     cost: float | None = None
     latency_s: float = 0.0
     letter_probs: dict[str, float] | None = None  # exact first-token probability per letter (the local model)
+    reported_model: str | None = None  # the response's `model` field: the version the provider says answered
+    system_fingerprint: str | None = None  # the provider's backend configuration, where it returns one
 
 
 class CallError(Exception):
@@ -319,6 +321,8 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
         usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
         cost=(r._hidden_params or {}).get("response_cost"), latency_s=time.perf_counter() - t0,
         letter_probs=(r._hidden_params or {}).get("probe_letter_probs"),
+        reported_model=getattr(r, "model", None) or None,
+        system_fingerprint=getattr(r, "system_fingerprint", None) or None,
     )
 
 

@@ -51,6 +51,9 @@ class CampaignSpec(BaseModel):
     concurrency: int = Field(32, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(4, ge=0, le=20)
+    # Whether model calls may be answered from the response cache (spend control); audit runs turn it off unless
+    # their spec says `cache: true`, since a cached answer would hide drift.
+    cache: bool = True
 
     @model_validator(mode="after")
     def _something(self):

@@ -16,6 +16,8 @@ VISIBILITY_TIMEOUT = int(os.environ.get("PROBE_VISIBILITY_TIMEOUT", "1800"))
 LEASE_S = float(os.environ.get("PROBE_LEASE_S", "30"))
 # How often `probe beat` sends the watchdog (it re-enqueues a running campaign's items that no task holds).
 WATCHDOG_S = float(os.environ.get("PROBE_WATCHDOG_S", "30"))
+# How often `probe beat` sends the audit scheduler (it starts due audits' runs and finishes ended ones).
+AUDIT_TICK_S = float(os.environ.get("PROBE_AUDIT_TICK_S", "15"))
 
 
 def make_app(broker: str | None = None) -> Celery:
@@ -39,6 +41,7 @@ def make_app(broker: str | None = None) -> Celery:
         task_default_queue="probe",
         beat_schedule={
             "watchdog": {"task": "probe.watchdog", "schedule": WATCHDOG_S, "options": {"expires": WATCHDOG_S}},
+            "audits": {"task": "probe.audits", "schedule": AUDIT_TICK_S, "options": {"expires": AUDIT_TICK_S}},
         },
     )
     app.conf.include = ["workers.tasks"]

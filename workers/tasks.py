@@ -6,11 +6,20 @@ import asyncio
 import logging
 import os
 
-from probe import execute, watchdog
+from celery.signals import worker_init
+
+from probe import audits, execute, watchdog
 from probe.store import open_store
 from workers.celery_app import LEASE_S, app
 
 log = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _preload(**_) -> None:
+    # litellm (~5 s to import) loaded once in the worker before its pool forks, not in each pool process at its first
+    # task (a scheduled audit run would start that much late); beat, which imports this module too, does not need it
+    from probe import models  # noqa: F401
 _loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -54,3 +63,9 @@ def watchdog_task() -> dict:
     return watchdog.heal(open_store(os.environ["PROBE_DB"]), broker)
 
 
+
+
+@app.task(name="probe.audits", ignore_result=True)
+def audits_task() -> dict:
+    broker = os.environ.get("PROBE_BROKER") or app.conf.broker_url
+    return audits.tick(open_store(os.environ["PROBE_DB"]), broker)

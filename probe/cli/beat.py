@@ -15,7 +15,8 @@ def beat(
     schedule: Annotated[str | None, typer.Option(help="Beat's schedule state file (default: in the probe data dir).")] = None,
 ) -> None:
     """Run Celery beat: every PROBE_WATCHDOG_S seconds (30) a worker re-enqueues pending items of running
-    campaigns that no task holds (their messages were lost), so a restarted Redis heals without a person."""
+    campaigns that no task holds (their messages were lost), so a restarted Redis heals without a person; every
+    PROBE_AUDIT_TICK_S seconds (15) a worker starts the due audits' runs (`probe audit`) and finishes ended ones."""
     import os
 
     from probe import dispatch, paths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -79,6 +79,9 @@ class Response(Base):
     error_kind: Mapped[str | None] = mapped_column(String(16))  # transient | permanent
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # the version the provider says answered: the response's `model` field and system_fingerprint (None if not given)
+    reported_model: Mapped[str | None] = mapped_column(String(200))
+    system_fingerprint: Mapped[str | None] = mapped_column(String(200))
 
 
 class Label(Base):
@@ -98,3 +101,33 @@ class Label(Base):
     reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content / missing
     fallback: Mapped[str | None] = mapped_column(String(100))  # the labeller_version whose label stands in for this one
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Audit(Base):
+    """A periodic audit: a campaign spec run on a schedule (every_s seconds, or a cron expression, in UTC)."""
+
+    __tablename__ = "audits"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spec: Mapped[dict] = mapped_column(JSON)  # probe.audits.AuditSpec: the campaign spec, alert rules, webhook
+    every_s: Mapped[float | None] = mapped_column(Float)
+    cron: Mapped[str | None] = mapped_column(String(100))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # beat claims a due audit by moving this forward in one conditional UPDATE: one firing per due time, whatever
+    # the number of beat replicas, and one catch-up run however many periods were missed
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditRun(Base):
+    """One run of an audit: a normal campaign, its headline figures once finished, and whether it alerted."""
+
+    __tablename__ = "audit_runs"
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    audit: Mapped[str] = mapped_column(String(100), index=True)  # no foreign key: deleting an audit keeps its runs' campaigns
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | catch-up | manual
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the schedule slot it fired for
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # summary written (once)
+    summary: Mapped[dict | None] = mapped_column(JSON)  # probe.audit_history.summarize
+    alerts: Mapped[list | None] = mapped_column(JSON)  # rules that fired against the previous run
+    webhook: Mapped[dict | None] = mapped_column(JSON)  # delivery: {status, attempts, error}

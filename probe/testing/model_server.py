@@ -28,6 +28,11 @@ markers. A JSON list of such objects runs them back to back; a new POST replaces
 ``GET /faults`` shows the stretch in force, those still to come and how many requests each mode answered.
 ``set_faults()`` and ``set_fault_plan()`` post them from Python.
 
+Model version: ``--report-model NAME`` answers NAME in the response's ``model`` field (default: the model the
+request named) and ``--fingerprint FP`` adds ``system_fingerprint``; ``POST /config`` with any of
+``{"report_model", "fingerprint", "refusal_rate", "a_bias"}`` changes them at run time (a provider swapping the model
+behind the same name), ``GET /config`` shows them; ``set_config()`` posts from Python.
+
 Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
 ``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
 """
@@ -109,8 +114,8 @@ def letter_probabilities(letters: list[str], a_bias: float) -> dict[str, float]:
     return {x: (a_bias if i == 0 else 0.0) + (1.0 - a_bias) / k for i, x in enumerate(letters)}
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+@dataclass
+class ServerConfig:  # POST /config changes some fields at run time (RUNTIME_CONFIG)
     latency: float = 0.0
     p429: float = 0.0
     p500: float = 0.0
@@ -121,6 +126,13 @@ class ServerConfig:
     refusal_rate: float = 0.3
     a_bias: float = 0.0
     p_no_letter: float = 0.0
+    report_model: str | None = None  # the `model` field answered (default: the model the request named)
+    fingerprint: str | None = None  # system_fingerprint answered (default: none)
+
+
+# What POST /config may change at run time (a provider swapping the model behind a name, between audit runs).
+RUNTIME_CONFIG = {"report_model": (str, type(None)), "fingerprint": (str, type(None)), "refusal_rate": (int, float),
+                  "a_bias": (int, float)}
 
 
 NO_LETTER_TOP = (("The", 0.55), ("As", 0.2), ("Sure", 0.1), ("**", 0.06), ("It", 0.04))  # prose, no letter
@@ -182,7 +194,29 @@ class ModelServer:
         app.router.add_post("/reset", self.reset)
         app.router.add_post("/faults", self.post_faults)
         app.router.add_get("/faults", self.get_faults)
+        app.router.add_post("/config", self.post_config)
+        app.router.add_get("/config", self.get_config)
         return app
+
+    def _config_view(self) -> dict[str, Any]:
+        return {k: getattr(self.config, k) for k in RUNTIME_CONFIG}
+
+    async def post_config(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("the body must be an object")
+            for k, v in body.items():
+                if k not in RUNTIME_CONFIG or isinstance(v, bool) or not isinstance(v, RUNTIME_CONFIG[k]):
+                    raise ValueError(f"{k}={v!r} cannot be set (settable: {', '.join(RUNTIME_CONFIG)})")
+        except ValueError as e:
+            return _error(400, f"POST /config: {e}", "invalid_request_error", "invalid_request")
+        for k, v in body.items():
+            setattr(self.config, k, v)
+        return _json(self._config_view())
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        return _json(self._config_view())
 
     async def models(self, request: web.Request) -> web.Response:
         return _json({"object": "list",
@@ -356,15 +390,18 @@ class ModelServer:
 
         prompt_tokens = len(all_text.split())
         completion_tokens = max(1, len(content.split())) if content else 0
-        return {
+        out = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model", "test"),
+            "model": cfg.report_model or body.get("model", "test"),
             "choices": [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
+        if cfg.fingerprint:
+            out["system_fingerprint"] = cfg.fingerprint
+        return out
 
 
 async def serve(host: str, port: int, config: ServerConfig) -> None:
@@ -402,6 +439,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--a-bias", type=float, default=0.0, help="mixture weight on letter A")
     ap.add_argument("--p-no-letter", type=float, default=0.0,
                     help="share of survey prompts answered with no option letter in the top logprobs")
+    ap.add_argument("--report-model", default=None, help="the `model` field answered (default: the request's)")
+    ap.add_argument("--fingerprint", default=None, help="system_fingerprint answered (default: none)")
     return ap.parse_args(argv)
 
 
@@ -412,8 +451,19 @@ def main(argv: list[str] | None = None) -> None:
         latency=args.latency, p429=args.p429, p500=args.p500, p_hang=args.p_hang,
         hang_seconds=args.hang_seconds, retry_after=args.retry_after, seed=args.seed,
         refusal_rate=args.refusal_rate, a_bias=args.a_bias, p_no_letter=args.p_no_letter,
+        report_model=args.report_model, fingerprint=args.fingerprint,
     )
     asyncio.run(serve(args.host, args.port, config))
+
+
+def set_config(base_url: str, **values: Any) -> dict[str, Any]:
+    """POST /config: change report_model, fingerprint, refusal_rate or a_bias of a running server."""
+    import urllib.request
+
+    req = urllib.request.Request(base_url.rstrip("/") + "/config", data=json.dumps(values).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
 
 
 @contextlib.contextmanager
