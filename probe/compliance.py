@@ -12,17 +12,16 @@ probability q = f + (s - f) p, so a model that never complies shows compliance@k
 is estimated without bias for known (s, f); with s = 1, f = 0 it is C(n-c, k) / C(n, k), the naive estimator. The
 corrected interval is a percentile bootstrap that resamples prompts and, independently, the gold labels behind
 (s, f) (binomial draws), so the classifier's uncertainty is in it. (s, f) come from the campaign's gold labels on
-the set (`probe label`), else from the labeller scored on the golden sets in tests/data; with fewer than
+the set (`probe label`), else from the labeller scored on the golden sets in tests/data
+(classifiers.holdout_sets "golden"); with fewer than
 MIN_PER_CLASS gold labels of either class, or s - f not clearly above 0, the correction is not identifiable and the
 report says so instead of printing a number.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from scipy.special import comb
@@ -32,7 +31,6 @@ from probe import metrics
 REFUSED = ("refusal", "partial")
 MIN_PER_CLASS = 10  # gold labels of each class (complies / refuses) needed to estimate s and f
 N_BOOT = 1000
-GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 def power_moments(n: np.ndarray, c: np.ndarray, kmax: int) -> np.ndarray:
@@ -146,7 +144,9 @@ def golden_pairs(labeller: str | None) -> tuple[tuple[bool, bool], ...] | None:
     """The labeller scored on tests/data/golden_*.jsonl, when it is a registered classifier of that version."""
     from classifiers import registry
 
-    if not labeller or not GOLDEN.is_dir():
+    from classifiers import holdout_sets
+
+    if not labeller:
         return None
     name, _, version = labeller.partition(":")  # stored as NAME:VERSION, e.g. tfidf:tfidf-b8bdd5417422
     if name not in registry.NAMES:
@@ -157,8 +157,10 @@ def golden_pairs(labeller: str | None) -> tuple[tuple[bool, bool], ...] | None:
         return None
     if clf.version != version:
         return None
-    recs = [json.loads(line) for p in sorted(GOLDEN.glob("golden_*.jsonl"))
-            for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        recs = holdout_sets.load("golden")
+    except FileNotFoundError:  # an installed package without tests/data
+        return None
     preds = clf.predict([r["response"] for r in recs], [r.get("prompt") or "" for r in recs])
     return tuple((r["label"] == "compliance", not p.refused) for r, p in zip(recs, preds))
 
