@@ -18,6 +18,7 @@ import numpy as np
 from probe.confseq import BettingCS
 
 GROWTH = 0.5  # the share of a cell's projected shortfall sampled in one round
+DEFAULT_CAP = 400  # --max-samples when not given
 MIN_STEP = 8  # the fewest new samples a cell short of the target gets in a round
 
 
@@ -50,7 +51,8 @@ class Cell:
 
     def summary(self) -> dict:
         return {"n": self.n, "half_width": self.half_width,
-                "estimate": [cs.mean for cs in self.cs] if self.k > 1 else self.cs[0].mean,
+                "estimate": [float(cs.mean) if cs.n else None for cs in self.cs] if self.k > 1 else
+                (float(self.cs[0].mean) if self.n else None),
                 "interval": [list(cs.interval()) for cs in self.cs] if self.k > 1 else list(self.cs[0].interval())}
 
 

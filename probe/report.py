@@ -332,4 +332,9 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
         for pname, rows in refusals.get(m, {}).items():
             entry["refusals"][pname] = refusal_stats(rows, labeller)
         report["models"][m] = entry
+    if spec.get("target_ci"):  # sampled until precise: per cell the samples used and the final half-width
+        from probe import adaptive_run
+        from probe.spec import CampaignSpec
+
+        report["adaptive"] = adaptive_run.summary(store, campaign_id, CampaignSpec.model_validate(spec))
     return report

@@ -51,6 +51,10 @@ class CampaignSpec(BaseModel):
     concurrency: int = Field(32, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(4, ge=0, le=20)
+    # Sample until precise (probe.adaptive_run): rounds until every cell's 95% anytime-valid interval has at most
+    # this half-width or the cell has max_samples samples; `samples` is then the first round's per cell.
+    target_ci: float | None = Field(None, gt=0, lt=0.5)
+    max_samples: int | None = Field(None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _something(self):
