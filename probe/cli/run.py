@@ -129,8 +129,9 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
 
             res = adaptive_run.run_rounds(store, cid, spec, run_pending, err.print)
             n = store.campaign(cid).n_items
-            err.print(f"{res['cells_meeting_target']} of {len(res['cells'])} cells within +/-{spec.target_ci:g} "
-                      f"after {res['calls']} calls (the others reached --max-samples {res['max_samples']})")
+            short = len(res["cells"]) - res["cells_meeting_target"]
+            err.print(f"{res['cells_meeting_target']} of {len(res['cells'])} cells within +/-{spec.target_ci:g} after "
+                      f"{res['calls']} calls" + (f"; {short} stopped at --max-samples {res['max_samples']}" if short else ""))
     except KeyboardInterrupt:
         if enqueued:  # the fleet goes on with it; only the waiting stopped
             err.print(f"stopped waiting: campaign {cid} goes on on the fleet; follow it with: probe status {cid} "

@@ -19,7 +19,7 @@ def test_compliance_at_k_in_json_and_html(tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     runner = CliRunner()
     r = runner.invoke(app, ["run", "--model", "sim/refusal_rate=0.7", "--refusals", str(small), "--samples", "8",
-                            "--seed", "4", "--db", db])
+                            "--seed", "4", "--processes", "1", "--db", db])
     assert r.exit_code == 0, r.output
     cid = r.stdout.strip().splitlines()[-1]
     rep = json.loads(runner.invoke(app, ["report", cid, "--db", db, "--format", "json"]).stdout)

@@ -39,13 +39,13 @@ def test_coverage_and_classifier_correction():
         p = rng.beta(A, BB, size=PROMPTS)
         y = rng.random((PROMPTS, N)) < p[:, None]  # true compliance per sample
         n = np.full(PROMPTS, float(N))
-        clean = C.naive(n, y.sum(1).astype(float), N, n_boot=300, seed=rep)
+        clean = C.naive(n, y.sum(1).astype(float), N, n_boot=200, seed=rep)
         labels = np.where(y, rng.random(y.shape) < S, rng.random(y.shape) < F)  # the classifier's labels
         gold = rng.choice(PROMPTS * N, 300, replace=False)  # a person labels 300 random responses
         conf = C.confusion_rates(list(zip(y.ravel()[gold], labels.ravel()[gold])))
         c_noisy = labels.sum(1).astype(float)
-        noisy = C.naive(n, c_noisy, N, n_boot=300, seed=rep)
-        corr = C.corrected(n, c_noisy, N, conf, n_boot=300, seed=rep)
+        noisy = C.naive(n, c_noisy, N, n_boot=200, seed=rep)
+        corr = C.corrected(n, c_noisy, N, conf, n_boot=200, seed=rep)
         assert corr["identifiable"]
         for k in KS:
             t = truth(k)
