@@ -89,7 +89,7 @@ def run_one(name: str, n: int, do_acc: bool) -> dict:
 
 def through_holdout(results: list[dict], ledger: str | None) -> None:
     """Replace each raw holdout accuracy by Thresholdout's answer, spending the ledger's budget (probe.holdout)."""
-    from probe.holdout import Ledger
+    from probe.holdout import BudgetSpent, Ledger
 
     for r in results:
         for name, h in r.get("holdout_acc", {}).items():
@@ -97,7 +97,7 @@ def through_holdout(results: list[dict], ledger: str | None) -> None:
             try:
                 h["answer"] = led.query(r["cv_acc"], h.pop("acc"), who=f"{r['name']}:{r['version']} (bench)")
                 h["left"] = led.left
-            except Exception as e:  # a spent budget: the figure is refused, the rest of the bench goes on
+            except BudgetSpent as e:  # a spent budget: the figure is refused, the rest of the bench goes on
                 h["answer"], h["left"] = None, str(e)
 
 
