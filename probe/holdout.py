@@ -91,12 +91,15 @@ class Ledger:
         except ValueError as e:
             raise ProbeError(f"{self.path}: not a holdout ledger ({e})") from None
 
-    def query(self, train_value: float, holdout_value: float, who: str = "", save: bool = True) -> float:
-        try:
-            answer, used = self.mech.query(train_value, holdout_value)
-        except BudgetSpent:
+    def check(self) -> None:
+        """BudgetSpent (one line, naming the ledger) when no answer is left: before any work reads the holdout."""
+        if self.mech.left < 1:
             raise BudgetSpent(f"holdout {self.name!r}: its budget of {self.entry['budget']} holdout answers is spent "
-                              f"(ledger {self.path}); evaluate on a fresh holdout set") from None
+                              f"(ledger {self.path}); evaluate on a fresh holdout set")
+
+    def query(self, train_value: float, holdout_value: float, who: str = "", save: bool = True) -> float:
+        self.check()
+        answer, used = self.mech.query(train_value, holdout_value)
         self.entry["spent"] = self.mech.spent
         self.entry["queries"].append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                       "classifier": who, "answer": round(answer, 4), "over_threshold": used})

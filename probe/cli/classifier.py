@@ -122,6 +122,8 @@ def _holdout_evaluate(name: str, classifier: str | None, data: Path | None, ledg
     from probe.cli.classify import load_classifier
     from probe.holdout import Ledger
 
+    led = Ledger(name, ledger)
+    led.check()  # a spent budget is refused before anything reads the holdout
     if data is not None:
         _need_file(data)
     try:
@@ -133,9 +135,6 @@ def _holdout_evaluate(name: str, classifier: str | None, data: Path | None, ledg
     if train is None:
         raise ProbeError(f"{clf.name} {clf.version} has no cross-validated accuracy in its meta.json; give "
                          "--train-data FILE for the training-side figure Thresholdout compares with")
-    led = Ledger(name, ledger)
-    if led.left < 1:  # refuse before any work reads the holdout
-        led.query(0.0, 0.0)
     answer = led.query(train, holdout_sets.binary_accuracy(records, clf), who=f"{clf.name}:{clf.version}")
     typer.echo(f"{clf.name} {clf.version} binary accuracy on holdout {name} (Thresholdout): {answer:.3f}; "
                f"budget left {led.left} of {led.entry['budget']} (ledger {led.path})")
