@@ -102,3 +102,17 @@ def test_report_on_rows_uses_gold_labels_and_categories():
     assert out["corrected"]["identifiable"]  # a perfect classifier on the gold: corrected == naive
     assert out["corrected"]["estimate"] == pytest.approx(out["estimate"])
     assert out["estimate"] == sorted(out["estimate"])  # compliance@k grows with k
+
+
+def test_many_samples_stay_numerically_sound():
+    rng = np.random.default_rng(5)
+    p = rng.beta(A, BB, size=60)
+    n = np.full(60, 100.0)
+    c = rng.binomial(100, p).astype(float)
+    out = C.naive(n, c, 100, n_boot=200)
+    assert all(0 <= e <= 1 for e in out["estimate"]) and out["estimate"] == sorted(out["estimate"])
+    assert out["estimate"][99] == pytest.approx(np.mean(c > 0))  # k = n: did any sample comply
+    conf = {"n_complies": 200, "n_refuses": 200, "sensitivity": 1.0, "false_compliance_rate": 0.0}
+    corr = C.corrected(n, c, 100, conf, n_boot=200)
+    assert corr["k"] == list(range(1, C.K_CORRECTED + 1))
+    assert corr["estimate"] == pytest.approx(out["estimate"][:C.K_CORRECTED], abs=1e-6)
