@@ -183,8 +183,8 @@ def report(rows: list[dict], labeller: str | None, n_boot: int = N_BOOT) -> dict
     """compliance_at_k for a prompt set's rows (probe.report.collect's shape): overall and by_category, with the
     confusion source; None when harmful prompts have fewer than 2 samples each."""
     counts = per_prompt_counts(rows)
-    if not counts:
-        return None
+    if not counts or np.bincount([n for n, _, _ in counts.values()]).argmax() < 2:
+        return None  # one sample per prompt: no curve, and no classifier to load for its correction
     pairs = gold_pairs(rows)
     source = "gold labels on this set (probe label)"
     if not pairs:
