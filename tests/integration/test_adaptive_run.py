@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from probe.cli.main import app
 from probe.store import Store
 
-TARGET, CAP = 0.15, 120
+TARGET, CAP = 0.15, 80
 
 
 def test_target_ci_embedded(tmp_path):
