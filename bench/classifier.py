@@ -1,8 +1,9 @@
 """Benchmark the refusal classifiers: responses labelled per second on one core, peak memory, load time, and
-binary accuracy (with bootstrap 95% intervals) on the external sets when ../shared is present, and accuracy and
-refusal / compliance recall on the held-out half of the jailbreak-style mixed set (tests/data/golden_mixed.jsonl).
+binary accuracy on the holdouts (the golden sets in tests/data; the external sets when ../shared is present), each
+answered through Thresholdout (probe.holdout), so every run spends one unit of a holdout's budget per figure that
+differs from the cross-validated one, recorded in classifiers/holdout_ledger.json (commit it).
 
-    python bench/classifier.py [--n 2000] [--no-accuracy]
+    python bench/classifier.py [--n 2000] [--no-accuracy] [--ledger FILE]
 
 Each classifier runs in its own subprocess (OMP/MKL threads 1, torch threads 1) so that peak RSS
 (resource.getrusage maxrss) is its own. Prints a table with the aim beside each figure and rewrites the
@@ -51,28 +52,22 @@ t = time.perf_counter()
 clf.predict(texts, prompts)
 rate = len(texts) / (time.perf_counter() - t)
 out = {{"name": name, "version": clf.version, "load_s": load_s, "per_s": rate, "n": len(texts)}}
-if do_acc and os.path.isdir(shared):
-    from classifiers.evaluate import load_reuter, load_xstest, evaluate_on
-    sets = {{"reuter": load_reuter(os.path.join(shared, "reference", "refusals", "all_hand_labeled.json")),
-            "xstest": load_xstest(os.path.join(shared, "reference", "xstest", "model_completions"))}}
-    ext = sets["reuter"][:n]
-    t = time.perf_counter()
-    clf.predict([r["response"] for r in ext], [r["prompt"] for r in ext])
-    out["per_s_reuter"] = len(ext) / (time.perf_counter() - t)
-    for k, data in sets.items():
-        res = evaluate_on(data, clf, n_boot=1000)
-        out[k] = {{"n": res["n"], "acc": res["binary"]["accuracy"], "ci": res["binary"]["accuracy_ci95"],
-                   "acc3": res["three_way"]["accuracy"]}}
-mixed = [json.loads(l) for l in open(os.path.join({root!r}, "tests", "data", "golden_mixed.jsonl"), encoding="utf-8") if l.strip()]
-held = [r for r in mixed if r["split"].startswith("heldout")]
-preds = clf.predict([r["response"] for r in held], [r["prompt"] for r in held])
-out["mixed"] = {{}}
-for part in ("all", "heldout", "heldout2"):
-    rp = [(r, p) for r, p in zip(held, preds) if part == "all" or r["split"] == part]
-    ref = [p.refused for r, p in rp if r["label"] != "compliance"]
-    com = [not p.refused for r, p in rp if r["label"] == "compliance"]
-    out["mixed"][part] = {{"n": len(rp), "acc": sum(ref + com) / len(rp), "n_ref": len(ref), "ref_recall": sum(ref) / len(ref),
-                          "n_com": len(com), "com_recall": sum(com) / len(com)}}
+if do_acc:
+    # holdout figures go through Thresholdout in the parent (probe.holdout): here only their raw values, never printed
+    from classifiers import holdout_sets
+    out["cv_acc"] = holdout_sets.training_accuracy(clf, os.path.join({root!r}, "classifiers", "data", "train.jsonl"))
+    out["holdout_acc"] = {{}}
+    for k in ("golden", "reuter", "xstest"):
+        try:
+            data = holdout_sets.load(k)
+        except FileNotFoundError:
+            continue
+        if k == "reuter":
+            ext = data[:n]
+            t = time.perf_counter()
+            clf.predict([r["response"] for r in ext], [r["prompt"] for r in ext])
+            out["per_s_reuter"] = len(ext) / (time.perf_counter() - t)
+        out["holdout_acc"][k] = {{"n": len(data), "acc": holdout_sets.binary_accuracy(data, clf)}}
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 """
@@ -92,31 +87,39 @@ def run_one(name: str, n: int, do_acc: bool) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def fmt_acc(r: dict | None, key: str) -> str:
-    if not r or key not in r:
+def through_holdout(results: list[dict], ledger: str | None) -> None:
+    """Replace each raw holdout accuracy by Thresholdout's answer, spending the ledger's budget (probe.holdout)."""
+    from probe.holdout import BudgetSpent, Ledger
+
+    for r in results:
+        for name, h in r.get("holdout_acc", {}).items():
+            led = Ledger(name, ledger)
+            try:
+                h["answer"] = led.query(r["cv_acc"], h.pop("acc"), who=f"{r['name']}:{r['version']} (bench)")
+                h["left"] = led.left
+            except BudgetSpent as e:  # a spent budget: the figure is refused, the rest of the bench goes on
+                h["answer"], h["left"] = None, str(e)
+
+
+def fmt_acc(r: dict, key: str) -> str:
+    h = r.get("holdout_acc", {}).get(key)
+    if not h:
         return "n/a"
-    a = r[key]
-    return f"{a['acc']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]"
-
-
-def fmt_mixed(r: dict) -> list[str]:
-    """Held-out mixed set: both batches together, then each batch (first / second) in brackets."""
-    m = r.get("mixed")
-    if not m:
-        return ["n/a"] * 3
-    a, b1, b2 = m["all"], m["heldout"], m["heldout2"]
-    return [f"{a[k]:.3f} (n={a[n]}; {b1[k]:.3f} / {b2[k]:.3f})" for k, n in (("acc", "n"), ("ref_recall", "n_ref"), ("com_recall", "n_com"))]
+    if h["answer"] is None:
+        return "budget spent"
+    return f"{h['answer']:.3f} (n={h['n']}; budget left {h['left']})"
 
 
 def table(results: list[dict]) -> list[str]:
-    rows = ["| classifier | version | responses/s, 1 core (train sample, mean 316 chars) | on Reuter responses (mean 640 chars) | aim | peak RSS MB | load s (incl. imports) | Reuter binary acc [95% CI] (aim 0.93) | XSTest binary acc [95% CI] (aim 0.92) | jailbreak-style mixed set, held out (batch 1 / batch 2): binary acc | refusal recall | compliance recall |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| classifier | version | responses/s, 1 core (train sample, mean 316 chars) | on Reuter responses (mean 640 chars) | aim | peak RSS MB | load s (incl. imports) | CV binary acc (training side) | golden sets binary acc, Thresholdout | Reuter binary acc, Thresholdout (aim 0.93) | XSTest binary acc, Thresholdout (aim 0.92) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         aim = AIMS.get(r["name"], 0)
         ok = "met" if r["per_s"] >= aim else "not met"
         reu = f"{r['per_s_reuter']:.0f}" if "per_s_reuter" in r else "n/a"
+        cv = f"{r['cv_acc']:.3f}" if r.get("cv_acc") is not None else "n/a"
         rows.append(f"| {r['name']} | {r['version']} | {r['per_s']:.0f} | {reu} | >= {aim} ({ok}) | {r['peak_rss_mb']:.0f} | {r['load_s']:.2f} | "
-                    f"{fmt_acc(r, 'reuter')} | {fmt_acc(r, 'xstest')} | " + " | ".join(fmt_mixed(r)) + " |")
+                    f"{cv} | {fmt_acc(r, 'golden')} | {fmt_acc(r, 'reuter')} | {fmt_acc(r, 'xstest')} |")
     return rows
 
 
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000, help="responses per throughput run (the embedding run uses n/4)")
     ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--ledger", help="holdout budget ledger (default classifiers/holdout_ledger.json)")
     a = ap.parse_args(argv)
     from classifiers import registry
 
@@ -139,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in registry.NAMES:
         n = a.n if name == "tfidf" else max(100, a.n // 4)
         results.append(run_one(name, n, not a.no_accuracy))
+    if not a.no_accuracy:
+        through_holdout(results, a.ledger)
     lines = table(results)
     print("\n".join(lines))
     cpu = platform.processor() or platform.machine()
@@ -146,11 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Measured {date.today().isoformat()} on {os.cpu_count()}-CPU {cpu} ({platform.system()}), one core (taskset, 1 thread), "
         f"responses drawn from classifiers/data/train.jsonl. Accuracy: binary view (refusal = refusal or partial), prompts given, "
-        f"external sets never trained on (Reuter & Schulze n=1,706 with the paper's binarisation; XSTest v2 completions n=2,250). "
-        f"Mixed set: the held-out cases of tests/data/golden_mixed.jsonl (hand-written jailbreak-style replies: persona splits, "
-        f"refusals in role-play, refusals followed by general information, multi-paragraph refusals; refusal = refusal or partial); "
-        f"batch 1 (n=42) was written before any tuning, but one segmentation fix came from its errors; batch 2 (n=24) was written "
-        f"before that fix and never tuned on. Rebuild with `python bench/classifier.py`.",
+        f"holdouts never trained on (golden: tests/data/golden_refusals.jsonl and golden_mixed.jsonl less its tuning split; Reuter & "
+        f"Schulze n=1,706 with the paper's binarisation; XSTest v2 completions n=2,250), each figure answered through Thresholdout "
+        f"(probe.holdout; the ledger classifiers/holdout_ledger.json keeps the budget). Rebuild with `python bench/classifier.py`.",
     ]
     write_section(lines + note)
     print(f"wrote section '{HEADER}' of {RESULTS}")

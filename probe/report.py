@@ -229,6 +229,9 @@ def refusal_stats(rows: list[dict], labeller: str | None = None) -> dict:
     h = rate(harmful) if harmful else None
     out["harmful_compliance"] = (h | {"compliance_rate": None if h["refusal_rate"] is None else 1 - h["refusal_rate"]}) if h else None
     out |= gold_stats(rows)
+    from probe import compliance  # compliance@k on harmful prompts sampled several times (naive and corrected)
+
+    out["compliance_at_k"] = compliance.report(rows, labeller)
     return out
 
 
@@ -329,4 +332,9 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
         for pname, rows in refusals.get(m, {}).items():
             entry["refusals"][pname] = refusal_stats(rows, labeller)
         report["models"][m] = entry
+    if spec.get("target_ci"):  # sampled until precise: per cell the samples used and the final half-width
+        from probe import adaptive_run
+        from probe.spec import CampaignSpec
+
+        report["adaptive"] = adaptive_run.summary(store, campaign_id, CampaignSpec.model_validate(spec))
     return report

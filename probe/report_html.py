@@ -114,7 +114,13 @@ def expected_figures(report: dict) -> int:
     for rows in _surveys(report).values():
         n += 1 + len({v for _, _, s in rows for v in s["questions"]})
         n += sum(1 for _, _, s in rows if s.get("analysis", {}).get("ranking"))
-    return n + len({p for m in report["models"].values() for p in m["refusals"]})
+    from probe.compliance_figure import has_curve
+
+    sets: dict[str, list] = {}
+    for name, m in report["models"].items():
+        for pname, r in m["refusals"].items():
+            sets.setdefault(pname, []).append((name, m, r))
+    return n + len(sets) + sum(has_curve(models) for models in sets.values())
 
 
 def _provenance(report: dict) -> list[str]:
@@ -285,6 +291,9 @@ def _refusals(report: dict) -> list[str]:
                            f"{_f(x.get('refusal_rate_counting_no_content_as_refusal'))}"
                            f"{_ci(x.get('ci95_counting_no_content_as_refusal'))}</td></tr>")
         out.append("</table>")
+        from probe.compliance_figure import section  # compliance@k curves, when prompts were sampled repeatedly
+
+        out += section(pname, models)
         for name, m, r in models:
             if notes := refusal_notes(r):
                 out.append(f'<p class="caption"><b>{escape(name)}</b>: ' + " ".join(escape(x) for x in notes) + "</p>")

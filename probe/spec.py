@@ -54,6 +54,10 @@ class CampaignSpec(BaseModel):
     # Whether model calls may be answered from the response cache (spend control); audit runs turn it off unless
     # their spec says `cache: true`, since a cached answer would hide drift.
     cache: bool = True
+    # Sample until precise (probe.adaptive_run): rounds until every cell's 95% anytime-valid interval has at most
+    # this half-width or the cell has max_samples samples; `samples` is then the first round's per cell.
+    target_ci: float | None = Field(None, gt=0, lt=0.5)
+    max_samples: int | None = Field(None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _something(self):

@@ -82,14 +82,22 @@ def train_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    data: Annotated[Path, typer.Option("--data", help="Labelled JSONL: response, label (and optional prompt).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Labelled JSONL: response, label (and optional prompt).")] = None,
     classifier: Annotated[Optional[str], typer.Option("--classifier", help="Score this classifier (name or folder) on the data; without it, cross-validate.")] = None,
     kind: Annotated[str, typer.Option("--kind", help="Kind to cross-validate when no --classifier is given.")] = "tfidf",
     folds: Annotated[int, typer.Option("--folds")] = 5,
+    holdout: Annotated[Optional[str], typer.Option("--holdout", help="Answer through Thresholdout on this holdout (golden, reuter, xstest, or any name with --data), spending its budget.")] = None,
+    ledger: Annotated[Optional[Path], typer.Option("--ledger", help="Holdout budget ledger (default classifiers/holdout_ledger.json).")] = None,
+    train_data: Annotated[Optional[Path], typer.Option("--train-data", help="With --holdout, for a classifier without cross-validation in its meta.json: the training-side figure is its accuracy here.")] = None,
 ) -> None:
-    """Cross-validate a kind on a training file, or score a trained classifier on a labelled file."""
+    """Cross-validate a kind on a training file, or score a trained classifier on a labelled file; with --holdout,
+    answer the classifier's accuracy through Thresholdout (a reusable holdout) and record it in the ledger."""
     from classifiers.evaluate import cross_validate, evaluate_on, load_jsonl
 
+    if holdout:
+        return _holdout_evaluate(holdout, classifier, data, ledger, train_data)
+    if data is None:
+        raise ProbeError("give --data FILE (or --holdout NAME)")
     _need_file(data)
     try:
         if classifier:
@@ -104,6 +112,32 @@ def evaluate_cmd(
     except ValueError as e:
         raise ProbeError(str(e)) from None
     _print_report(res, title)
+
+
+def _holdout_evaluate(name: str, classifier: str | None, data: Path | None, ledger: Path | None,
+                      train_data: Path | None) -> None:
+    """One Thresholdout query: the classifier's binary accuracy on holdout NAME, answered by the mechanism."""
+    from classifiers import holdout_sets
+    from classifiers.evaluate import load_jsonl
+    from probe.cli.classify import load_classifier
+    from probe.holdout import Ledger
+
+    led = Ledger(name, ledger)
+    led.check()  # a spent budget is refused before anything reads the holdout
+    if data is not None:
+        _need_file(data)
+    try:
+        records = load_jsonl(data) if data is not None else holdout_sets.load(name)
+    except (KeyError, FileNotFoundError, ValueError) as e:
+        raise ProbeError(f"holdout {name!r}: {e.args[0] if isinstance(e, KeyError) else e}") from None
+    clf = load_classifier(classifier)
+    train = holdout_sets.training_accuracy(clf, train_data)
+    if train is None:
+        raise ProbeError(f"{clf.name} {clf.version} has no cross-validated accuracy in its meta.json; give "
+                         "--train-data FILE for the training-side figure Thresholdout compares with")
+    answer = led.query(train, holdout_sets.binary_accuracy(records, clf), who=f"{clf.name}:{clf.version}")
+    typer.echo(f"{clf.name} {clf.version} binary accuracy on holdout {name} (Thresholdout): {answer:.3f}; "
+               f"budget left {led.left} of {led.entry['budget']} (ledger {led.path})")
 
 
 @app.command("train-prompt")

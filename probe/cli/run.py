@@ -44,6 +44,8 @@ def run(
     broker: BrokerOpt = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="With a broker: enqueue and return at once.")] = False,
     processes: Annotated[int | None, typer.Option(min=1, help="Embedded: processes sharing the work (default 2 for API models, 1 for local).")] = None,
+    target_ci: Annotated[float | None, typer.Option("--target-ci", help="Sample in rounds until every cell's 95% anytime-valid interval has this half-width (--samples: the first round per cell).")] = None,
+    max_samples: Annotated[int | None, typer.Option("--max-samples", min=1, help="With --target-ci: the most samples per cell (default 400).")] = None,
 ) -> None:
     """Run a survey and/or refusal campaign; prints the campaign id as the last line of stdout."""
     from pydantic import ValidationError
@@ -67,6 +69,7 @@ def run(
                 surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
                 seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
                 baselines=baseline or list(DEFAULT_BASELINES), concurrency=concurrency, timeout_s=timeout,
+                target_ci=target_ci, max_samples=max_samples,
             )
         except ValidationError as e:
             x = e.errors()[0]
@@ -75,8 +78,15 @@ def run(
     if broker:
         dispatch.check_broker(broker)  # before anything is written
         dispatch.check_timeouts(spec)
+    if spec.target_ci and no_wait and broker:
+        raise ProbeError("--target-ci runs rounds that need the waiting client: drop --no-wait")
     store = open_store(db_url(db))
-    cid, n = campaigns.create(store, spec, "fleet" if broker else "embedded")
+    if spec.target_ci:
+        from probe import adaptive_run
+
+        cid, n = adaptive_run.create(store, spec, "fleet" if broker else "embedded")
+    else:
+        cid, n = campaigns.create(store, spec, "fleet" if broker else "embedded")
     err.print(f"campaign {cid}: {n} items ({len(spec.models)} model(s), {spec.samples} sample(s) each)")
     drive(store, cid, spec, broker, no_wait=no_wait, processes=processes)
 
@@ -92,7 +102,10 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
     n = store.campaign(cid).n_items
     store.set_state(cid, "running", None, mode="fleet" if broker else "embedded")
     enqueued = False
-    try:
+
+    def run_pending() -> None:
+        nonlocal enqueued, n
+        n = store.campaign(cid).n_items
         if broker:
             tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending"),
                                      spec.concurrency, store=store)
@@ -108,6 +121,17 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
                 t = prog.add_task("embedded", total=n, failed=0)
                 dispatch.run_embedded(store, cid, spec.concurrency,
                                       lambda d, f: prog.update(t, completed=d + f, failed=f), processes=procs)
+
+    try:
+        run_pending()
+        if spec.target_ci and not no_wait:  # sample until precise: rounds only for the cells still too wide
+            from probe import adaptive_run
+
+            res = adaptive_run.run_rounds(store, cid, spec, run_pending, err.print)
+            n = store.campaign(cid).n_items
+            short = len(res["cells"]) - res["cells_meeting_target"]
+            err.print(f"{res['cells_meeting_target']} of {len(res['cells'])} cells within +/-{spec.target_ci:g} after "
+                      f"{res['calls']} calls" + (f"; {short} stopped at --max-samples {res['max_samples']}" if short else ""))
     except KeyboardInterrupt:
         if enqueued:  # the fleet goes on with it; only the waiting stopped
             err.print(f"stopped waiting: campaign {cid} goes on on the fleet; follow it with: probe status {cid} "

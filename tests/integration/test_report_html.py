@@ -60,9 +60,10 @@ def test_html_page_is_self_contained_and_its_figures_render(campaign):
     page = out.read_text(encoding="utf-8")
     rep = report.build(Store(db), cid)
 
-    # one figure per question, one overview and one divergence ranking per model, one per refusal set
+    # one figure per question, one overview and one divergence ranking per model, two per refusal set (rates, and
+    # compliance@k: 2 samples per prompt)
     n_refusal_sets = 1 if refusals_available() else 0
-    expected = 1 + 25 + len(MODELS) + n_refusal_sets
+    expected = 1 + 25 + len(MODELS) + 2 * n_refusal_sets
     assert report_html.expected_figures(rep) == expected
     pngs = [base64.b64decode(b) for b in IMG.findall(page)]
     assert len(pngs) == expected == page.count("<img ")
@@ -110,7 +111,7 @@ def test_refusal_section_and_missing_data_render(campaign):
     q["distribution"] = None
     page = report_html.html(rep)
     pngs = [base64.b64decode(b) for b in IMG.findall(page)]
-    assert len(pngs) == report_html.expected_figures(rep) == 1 + 25 + len(MODELS) + 1
+    assert len(pngs) == report_html.expected_figures(rep) == 1 + 25 + len(MODELS) + 1  # no compliance@k here
     assert all(non_blank(p) for p in pngs)
     assert "Prompt set core" in page and "illegal_acts" in page and "[0.180, 0.450]" in page
 
