@@ -8,6 +8,10 @@ import os
 
 from celery import Celery
 
+from workers import kombu_fixes
+
+kombu_fixes.install()
+
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 # Above the longest task (`probe run` checks waves x timeout x attempts against it). It is also how long a
 # task held by a worker that died hard (kill -9, lost machine) waits before another worker gets it; tests lower it.

@@ -12,8 +12,18 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-err = Console(stderr=True, soft_wrap=True)  # never break a line: hints carry commands to copy (probe resume ID)
-out = Console()
+
+
+def _console(**kw) -> Console:
+    """A Console that reads COLUMNS / LINES (and the terminal) at each print: rich fixes them when it is built,
+    and these consoles are built once, when the CLI is imported, which may be before the caller sets them."""
+    c = Console(**kw)
+    c._width = c._height = None
+    return c
+
+
+err = _console(stderr=True, soft_wrap=True)  # never break a line: hints carry commands to copy (probe resume ID)
+out = _console()
 
 DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store (env PROBE_DB; default: SQLite in the user data dir).")]
 BrokerOpt = Annotated[str | None, typer.Option("--broker", help="Celery broker URL, e.g. redis://127.0.0.1:6379/0 (env PROBE_BROKER). Without one, work runs in-process.")]
