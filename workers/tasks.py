@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 
-from probe import execute, watchdog
+from probe import execute, limits, watchdog
 from probe.store import open_store
 from workers.celery_app import LEASE_S, app
 
@@ -29,7 +29,8 @@ def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
         store = open_store(os.environ["PROBE_DB"])
         spec = execute.context(store, campaign_id).spec
         failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S,
-                                      owner=self.request.id))
+                                      owner=self.request.id,
+                                      limiter=limits.shared(os.environ.get("PROBE_BROKER") or app.conf.broker_url)))
         again = execute.after_round(store, campaign_id, failed, round_)
     except Exception as e:  # database down, a classifier error...: never leave the items with no message
         reason = f"task error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"

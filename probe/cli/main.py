@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "probe.cli.campaigns",
     "probe.cli.db",
     "probe.cli.beat",
+    "probe.cli.cache",
 ]
 
 for _name in COMMAND_MODULES:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -79,6 +79,8 @@ class Response(Base):
     error_kind: Mapped[str | None] = mapped_column(String(16))  # transient | permanent
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # served from the response cache (no call made; cost 0, the original cost stays in the cache row)
+    cached: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Label(Base):
@@ -98,3 +100,15 @@ class Label(Base):
     reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content / missing
     fallback: Mapped[str | None] = mapped_column(String(100))  # the labeller_version whose label stands in for this one
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CachedResponse(Base):
+    """The response cache, shared by the whole fleet: one answer per exact request (probe.cache.key: model,
+    api_base, every sent parameter, the messages). Only answers with content are kept, never errors."""
+
+    __tablename__ = "response_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    completion: Mapped[dict] = mapped_column(JSON)  # raw_text, top_logprobs, finish_reason, usage, letter_probs
+    cost: Mapped[float | None] = mapped_column(Float)  # what the call cost when it was made
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
