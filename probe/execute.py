@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import time
@@ -114,6 +115,9 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     return result
 
 
+# per model: the largest ratio of the provider's prompt tokens to ours seen in this process. Budget estimates are
+# scaled by it, so a tokenizer that counts fewer tokens than the provider does not let spend pass max_cost.
+_undercount: dict[str, float] = {}
 RATE_LIMITED_TRIES = int(os.environ.get("PROBE_RATE_LIMITED_TRIES", "30"))  # 429s, each after the fleet's backoff
 
 
@@ -129,8 +133,8 @@ async def _paid_call(store: Store, ctx: CampaignContext, item: Item, spec: Model
     governed = not models.is_offline(spec.id) or limits.has_limits(spec)
     tokens = models.count_tokens(spec, msgs) if (cap is not None or spec.tpm) else 0
     reserved = real = 0.0
-    if cap is not None:
-        reserved = models.cost_of(spec, tokens, max_tokens) or 0.0
+    if cap is not None:  # prompt tokens as counted here, scaled up where the provider has counted more
+        reserved = models.cost_of(spec, math.ceil(tokens * _undercount.get(spec.id, 1.0)), max_tokens) or 0.0
         if not await limiter.reserve(item.campaign_id, reserved, cap, lambda: store.cost_total(item.campaign_id)):
             await gate.budget_reached(cap)
             raise BudgetReached()
@@ -162,6 +166,8 @@ async def _paid_call(store: Store, ctx: CampaignContext, item: Item, spec: Model
             if c.rate_limits:
                 await limiter.observe(spec, c.rate_limits)
             real = c.cost or 0.0
+            if tokens and (c.usage or {}).get("prompt_tokens"):
+                _undercount[spec.id] = max(_undercount.get(spec.id, 1.0), c.usage["prompt_tokens"] / tokens)
             return c
     finally:
         if cap is not None:
