@@ -19,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from probe.spec import ModelSpec
 
+# Requests are spaced this much wider than the limit asks: a call that leaves late (a busy event loop) and the next
+# on time must still arrive within the provider's count.
+MARGIN = float(os.environ.get("PROBE_RATE_MARGIN", "0.03"))
 HORIZON_S = 2.0  # a call reserves a slot at most this far ahead; further off, it waits and asks again
 DEFAULT_RETRY_AFTER_S = 1.0  # a 429 without Retry-After
 NANO = 1e9  # budgets are kept in nano-dollars (integers: Redis adds them exactly)
@@ -36,7 +40,8 @@ def model_key(spec: ModelSpec) -> str:
 
 
 def limits_of(spec: ModelSpec) -> tuple[float, float, int]:
-    return spec.rpm or 0.0, spec.tpm or 0.0, spec.max_concurrency or 0
+    """(rpm, tpm, max_concurrency) as enforced: rates MARGIN below the spec's; 0 is no limit."""
+    return (spec.rpm or 0.0) * (1 - MARGIN), (spec.tpm or 0.0) * (1 - MARGIN), spec.max_concurrency or 0
 
 
 def has_limits(spec: ModelSpec) -> bool:
