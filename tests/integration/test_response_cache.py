@@ -77,3 +77,20 @@ def test_identical_requests_are_paid_once(tmp_path, server, monkeypatch):
     assert bad.returncode == 2 and "--older-than" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     gone = run_probe("cache", "clear", "--model", "openai/test", env=env)
     assert gone.stdout.strip() == str(3 * n)
+
+
+def test_budget_flags_fail_in_one_line(tmp_path):
+    """--max-cost on a model nothing prices, and a resume budget below what was spent: one line, exit 2, nothing
+    written."""
+    db = f"sqlite:///{tmp_path / 'probe.db'}"
+    r = run_probe("run", "--model", "openai/no-such-priced-model", "--api-base", "http://127.0.0.1:9/v1",
+                  "--survey", "acs2019", "--samples", "1", "--max-cost", "1", "--db", db)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--max-cost needs a price for model 'openai/no-such-priced-model'" in r.stderr
+    assert "--price-in" in r.stderr
+    store = Store(db)
+    assert store.campaigns() == []
+    spec = CampaignSpec(models=[ModelSpec(id="sim/uniform")], surveys=["acs2019"], samples=1, max_cost=1.0)
+    cid, _ = campaigns.create(store, spec, "embedded")
+    r = run_probe("resume", cid, "--max-cost", "0", "--db", db)
+    assert r.returncode == 2 and "--max-cost must be above 0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
