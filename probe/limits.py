@@ -168,7 +168,9 @@ class LocalLimiter(Limiter):
         return True
 
     async def settle(self, campaign_id: str, reserved: float, real: float) -> None:
-        b = self.budgets[campaign_id]
+        b = self.budgets.get(campaign_id)
+        if b is None:  # reset meanwhile (a resume): counted again from the store
+            return
         b["reserved"] -= math.ceil(reserved * NANO)
         b["spent"] += round(real * NANO)
 

@@ -94,6 +94,16 @@ return 1
 """
 
 
+# KEYS: budget. ARGV: reserved, real (nano-dollars). A budget reset meanwhile (a resume) is left alone: it is
+# counted again from the store, and a negative reservation must not appear in it.
+SETTLE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'reserved', -tonumber(ARGV[1]))
+redis.call('HINCRBY', KEYS[1], 'spent', ARGV[2])
+return 1
+"""
+
+
 class RedisLimiter(Limiter):
     def __init__(self, url: str):
         self.url = url
@@ -108,7 +118,7 @@ class RedisLimiter(Limiter):
             r = aioredis.from_url(self.url)
             got = (loop, r, {n: r.register_script(s) for n, s in
                              (("acquire", ACQUIRE), ("cooling", COOLING), ("release", RELEASE),
-                              ("backoff", BACKOFF), ("reserve", RESERVE))})
+                              ("backoff", BACKOFF), ("reserve", RESERVE), ("settle", SETTLE))})
             self._clients[id(loop)] = got
         return got[1], got[2]
 
@@ -166,11 +176,8 @@ class RedisLimiter(Limiter):
                 await p.hsetnx(key, "spent", done).hsetnx(key, "reserved", 0).expire(key, 30 * 86400).execute()
 
     async def settle(self, campaign_id: str, reserved: float, real: float) -> None:
-        r, _ = self._c()
-        key = f"probe:budget:{campaign_id}"
-        async with r.pipeline(transaction=True) as p:
-            await p.hincrby(key, "reserved", -math.ceil(reserved * NANO)).hincrby(
-                key, "spent", round(real * NANO)).execute()
+        _, sc = self._c()
+        await sc["settle"](keys=[f"probe:budget:{campaign_id}"], args=[math.ceil(reserved * NANO), round(real * NANO)])
 
     # -- synchronous reads and resets for the CLI --------------------------------------------------------------
     def _sync(self):

@@ -37,6 +37,23 @@ def test_local_rpm_spaces_every_start():
     assert 19 * 0.05 <= t[-1] - t[0] <= 19 * 0.0515 + 0.3
 
 
+def test_local_tpm_reserves_the_estimate_and_settles_the_real_count():
+    s = spec(tpm=60_000 / 0.97)  # 1,000 tokens a second once the margin is taken
+    lim = limits.LocalLimiter()
+
+    async def main():
+        t = []
+        for real in (100, 100, 10, 10):  # each estimated at 100 tokens; the last two gave back 90 of them
+            p = await lim.acquire(s, 100, 30)
+            t.append(time.monotonic())
+            await lim.release(p, s, real)
+        return [b - a for a, b in zip(t, t[1:])]
+
+    gaps = asyncio.run(main())
+    assert gaps[0] >= 0.095 and gaps[1] >= 0.095  # 100 tokens at 1,000/s
+    assert gaps[2] < 0.05, gaps  # the 90 tokens given back were credited
+
+
 def test_local_max_concurrency_holds():
     s = spec(max_concurrency=3)
     lim, live, peak = limits.LocalLimiter(), [0], [0]
