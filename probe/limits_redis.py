@@ -10,12 +10,18 @@ reserved, in nano-dollars).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import os
 import time
 import uuid
 
 from probe.limits import DEFAULT_RETRY_AFTER_S, HORIZON_S, NANO, Limiter, Permit, limits_of, model_key
 from probe.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+# How long a call waits for a Redis that went away (a restart) before its task fails and is retried.
+RIDE_OUT_S = float(os.environ.get("PROBE_FLUSH_RETRY_S", "180"))
 
 _NOW = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
@@ -94,6 +100,15 @@ return 1
 """
 
 
+# KEYS: budget. ARGV: spent so far by the store (nano-dollars). A budget Redis lost (or a resume reset) is counted
+# again from the store.
+INIT = """
+redis.call('HSETNX', KEYS[1], 'spent', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'reserved', 0)
+redis.call('EXPIRE', KEYS[1], 2592000)
+return 1
+"""
+
 # KEYS: budget. ARGV: reserved, real (nano-dollars). A budget reset meanwhile (a resume) is left alone: it is
 # counted again from the store, and a negative reservation must not appear in it.
 SETTLE = """
@@ -115,12 +130,32 @@ class RedisLimiter(Limiter):
         if got is None or got[0] is not loop:
             import redis.asyncio as aioredis
 
-            r = aioredis.from_url(self.url)
+            r = aioredis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
             got = (loop, r, {n: r.register_script(s) for n, s in
                              (("acquire", ACQUIRE), ("cooling", COOLING), ("release", RELEASE),
-                              ("backoff", BACKOFF), ("reserve", RESERVE), ("settle", SETTLE))})
+                              ("backoff", BACKOFF), ("reserve", RESERVE), ("settle", SETTLE), ("init", INIT))})
             self._clients[id(loop)] = got
         return got[1], got[2]
+
+    async def _run(self, name: str, keys: list[str], args: list, must: bool = True):
+        """A script, tried again while Redis is unreachable (a restart: calls wait for it rather than go past the
+        fleet's limits or budget); must=False (releases, 429 notes): one try, a failure only logged, since holds
+        lapse by themselves and the store keeps the real costs."""
+        import redis
+
+        deadline, pause = time.monotonic() + RIDE_OUT_S, 0.2
+        while True:
+            try:
+                return await self._c()[1][name](keys=keys, args=args)
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                if not must:
+                    log.warning("limiter: %s skipped, Redis unreachable (%s)", name, str(e)[:120])
+                    return None
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("limiter: Redis unreachable (%s); trying again in %.1f s", str(e)[:120], pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     @staticmethod
     def _keys(spec: ModelSpec) -> tuple[str, str, str, str]:
@@ -128,56 +163,54 @@ class RedisLimiter(Limiter):
         return f"{k}:state", f"{k}:inflight", f"{k}:starts:", f"{k}:info"
 
     async def acquire(self, spec: ModelSpec, tokens: int, hold_s: float) -> Permit:
-        r, sc = self._c()
         rpm, tpm, maxc = limits_of(spec)
         st, inflight, starts, info = self._keys(spec)
         holder = uuid.uuid4().hex[:12]
         while True:
-            ok, wait_ms = await sc["acquire"](keys=[st, inflight, starts],
-                                              args=[rpm, tpm, maxc, tokens, holder, int(hold_s * 1000),
-                                                    int(HORIZON_S * 1000)])
+            ok, wait_ms = await self._run("acquire", [st, inflight, starts],
+                                          [rpm, tpm, maxc, tokens, holder, int(hold_s * 1000), int(HORIZON_S * 1000)])
             if not ok:
                 await asyncio.sleep(0.05 if wait_ms < 0 else min(wait_ms / 1000, HORIZON_S))
                 continue
             if wait_ms > 0:
                 await asyncio.sleep(wait_ms / 1000)
-                if await sc["cooling"](keys=[st, inflight], args=[holder]):
+                if await self._run("cooling", [st, inflight], [holder]):
                     continue  # a 429 came while this call waited for its slot: queue again behind the backoff
             return Permit(model_key(spec), holder, tokens)
 
     async def release(self, permit: Permit, spec: ModelSpec, real_tokens: int | None) -> None:
-        r, sc = self._c()
         _, tpm, _ = limits_of(spec)
         st, inflight, _, _ = self._keys(spec)
         back = permit.tokens - real_tokens if real_tokens is not None else 0
-        await sc["release"](keys=[st, inflight], args=[permit.holder, tpm, back])
+        await self._run("release", [st, inflight], [permit.holder, tpm, back], must=False)
 
     async def backoff(self, spec: ModelSpec, retry_after: float | None) -> float:
-        r, sc = self._c()
         st, _, starts, info = self._keys(spec)
         wait = retry_after if retry_after is not None else DEFAULT_RETRY_AFTER_S
-        await r.hset(info, mapping={"model": spec.id, "api_base": spec.api_base or ""})
-        return (await sc["backoff"](keys=[st, info, starts], args=[int(wait * 1000)])) / 1000
+        left = await self._run("backoff", [st, info, starts], [int(wait * 1000)])
+        return left / 1000
 
     async def observe(self, spec: ModelSpec, rate_limits: dict) -> None:
-        r, _ = self._c()
-        await r.hset(self._keys(spec)[3], mapping={"model": spec.id, "api_base": spec.api_base or ""}
-                     | {f"provider_{k}_per_min": v for k, v in rate_limits.items()})
+        import redis
+
+        try:
+            await self._c()[0].hset(self._keys(spec)[3], mapping={f"provider_{k}_per_min": v for k, v in
+                                                                  rate_limits.items()})
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # a note for `probe status`; the next response brings it again
 
     async def reserve(self, campaign_id: str, usd: float, cap: float, spent) -> bool:
-        r, sc = self._c()
         key = f"probe:budget:{campaign_id}"
         while True:
-            got = await sc["reserve"](keys=[key], args=[math.ceil(usd * NANO), round(cap * NANO)])
+            got = await self._run("reserve", [key], [math.ceil(usd * NANO), round(cap * NANO)])
             if got >= 0:
                 return bool(got)
             done = round(await asyncio.to_thread(spent) * NANO)
-            async with r.pipeline(transaction=True) as p:  # the first worker's figure wins
-                await p.hsetnx(key, "spent", done).hsetnx(key, "reserved", 0).expire(key, 30 * 86400).execute()
+            await self._run("init", [key], [done])  # the first worker's figure wins
 
     async def settle(self, campaign_id: str, reserved: float, real: float) -> None:
-        _, sc = self._c()
-        await sc["settle"](keys=[f"probe:budget:{campaign_id}"], args=[math.ceil(reserved * NANO), round(real * NANO)])
+        await self._run("settle", [f"probe:budget:{campaign_id}"], [math.ceil(reserved * NANO), round(real * NANO)],
+                        must=False)
 
     # -- synchronous reads and resets for the CLI --------------------------------------------------------------
     def _sync(self):
