@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from probe import answers, cache, campaigns, limits, probesets, questionnaires, render
+from probe import answers, cache, calls, campaigns, limits, probesets, questionnaires, render
 from sqlalchemy.exc import DBAPIError
 
 from probe.spec import CampaignSpec, ModelSpec
@@ -61,10 +59,6 @@ def _messages(ctx: CampaignContext, item: Item) -> list[dict]:
     return render.probe_messages(ctx.probesets[item.source].prompt(item.item_id).text)
 
 
-class BudgetReached(Exception):
-    """Reserving this call's estimated cost would take committed spend past the campaign's max_cost."""
-
-
 async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
                limiter: limits.Limiter | None = None) -> dict:
     """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget."""
@@ -94,8 +88,9 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
         response["cached"] = True
     if c is None:
         try:
-            c = await _paid_call(store, ctx, item, spec, msgs, max_tokens, want_lp, gate, limiter or limits.local())
-        except BudgetReached:
+            c = await calls.paid_call(store, ctx.spec, item, spec, msgs, max_tokens, want_lp, gate,
+                                      limiter or limits.local())
+        except calls.BudgetReached:
             return {"key": item.key, "status": "held", "response": response}
         except models.CallError as e:
             log.warning("item %s: %s error: %s", item.key, e.kind, e)
@@ -113,65 +108,6 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
                                        else "the response had no logprobs")
         result["labels"].append(label)
     return result
-
-
-# per model: the largest ratio of the provider's prompt tokens to ours seen in this process. Budget estimates are
-# scaled by it, so a tokenizer that counts fewer tokens than the provider does not let spend pass max_cost.
-_undercount: dict[str, float] = {}
-RATE_LIMITED_TRIES = int(os.environ.get("PROBE_RATE_LIMITED_TRIES", "30"))  # 429s, each after the fleet's backoff
-
-
-async def _paid_call(store: Store, ctx: CampaignContext, item: Item, spec: ModelSpec, msgs: list[dict],
-                     max_tokens: int, want_lp: bool, gate: "_StateGate", limiter: limits.Limiter):
-    """One model call under the campaign's budget and the model's shared limits. The budget reserves the call's
-    estimated cost (prompt tokens + max_tokens at the model's prices) and settles the real cost afterwards.
-    Retries are made here, not by LiteLLM, so every 429 reaches the limiter (the fleet backs off together, for
-    Retry-After); other transient errors are retried num_retries times with jittered exponential backoff."""
-    from probe import models
-
-    cap = gate.cap if gate else None
-    governed = not models.is_offline(spec.id) or limits.has_limits(spec)
-    tokens = models.count_tokens(spec, msgs) if (cap is not None or spec.tpm) else 0
-    reserved = real = 0.0
-    if cap is not None:  # prompt tokens as counted here, scaled up where the provider has counted more
-        reserved = models.cost_of(spec, math.ceil(tokens * _undercount.get(spec.id, 1.0)), max_tokens) or 0.0
-        if not await limiter.reserve(item.campaign_id, reserved, cap, lambda: store.cost_total(item.campaign_id)):
-            await gate.budget_reached(cap)
-            raise BudgetReached()
-    try:
-        attempt = limited = 0
-        while True:
-            permit = await limiter.acquire(spec, tokens + max_tokens, ctx.spec.timeout_s + 10) if governed else None
-            try:
-                c = await models.acall(spec, msgs, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
-                                       timeout=ctx.spec.timeout_s, num_retries=0)
-            except models.CallError as e:
-                if permit:
-                    await limiter.release(permit, spec, 0 if e.rate_limited else None)
-                if e.kind != "transient":
-                    raise
-                if e.rate_limited and governed:
-                    limited += 1
-                    if limited > RATE_LIMITED_TRIES:
-                        raise
-                    await limiter.backoff(spec, e.retry_after)
-                    continue
-                attempt += 1
-                if attempt > ctx.spec.num_retries:
-                    raise
-                await asyncio.sleep(e.retry_after or min(0.5 * 2 ** (attempt - 1), 8.0) * (1 + 0.25 * random.random()))
-                continue
-            if permit:
-                await limiter.release(permit, spec, (c.usage or {}).get("total_tokens"))
-            if c.rate_limits:
-                await limiter.observe(spec, c.rate_limits)
-            real = c.cost or 0.0
-            if tokens and (c.usage or {}).get("prompt_tokens"):
-                _undercount[spec.id] = max(_undercount.get(spec.id, 1.0), c.usage["prompt_tokens"] / tokens)
-            return c
-    finally:
-        if cap is not None:
-            await limiter.settle(item.campaign_id, reserved, real)
 
 
 def sent_params(spec: ModelSpec, asked: dict) -> dict:

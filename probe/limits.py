@@ -48,6 +48,12 @@ def has_limits(spec: ModelSpec) -> bool:
     return any(limits_of(spec))
 
 
+def missed(at: float, rpm: float, tries: int) -> bool:
+    """Whether a call woke so late for its slot (a busy event loop: calls whose slots passed meanwhile would all go
+    at once) that it should take a new slot instead; at most 3 times, so a loaded process still gets its turn."""
+    return bool(rpm) and tries < 3 and time.monotonic() - at > max(60.0 / rpm, 0.05)
+
+
 @dataclass
 class Permit:
     model: str
@@ -112,7 +118,7 @@ class LocalLimiter(Limiter):
     async def acquire(self, spec: ModelSpec, tokens: int, hold_s: float) -> Permit:
         rpm, tpm, maxc = limits_of(spec)
         st = self._state(spec)
-        holder = uuid.uuid4().hex[:12]
+        holder, tries = uuid.uuid4().hex[:12], 0
         while True:
             now = time.monotonic()
             at = max(now, st.cool, st.tat_r if rpm else now, st.tat_t if tpm else now)
@@ -130,8 +136,9 @@ class LocalLimiter(Limiter):
             st.grants = [g for g in st.grants if g > now - 60] + [at]
             if at > now:
                 await asyncio.sleep(at - now)
-                if st.cool > time.monotonic():  # a 429 came while this call waited for its slot
+                if st.cool > time.monotonic() or (late := missed(at, rpm, tries)):  # a 429 meanwhile, or a busy loop
                     st.holders.pop(holder, None)
+                    tries += late
                     continue
             return Permit(model_key(spec), holder, tokens)
 

@@ -16,7 +16,7 @@ import os
 import time
 import uuid
 
-from probe.limits import DEFAULT_RETRY_AFTER_S, HORIZON_S, NANO, Limiter, Permit, limits_of, model_key
+from probe.limits import DEFAULT_RETRY_AFTER_S, HORIZON_S, NANO, Limiter, Permit, limits_of, missed, model_key
 from probe.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class RedisLimiter(Limiter):
     async def acquire(self, spec: ModelSpec, tokens: int, hold_s: float) -> Permit:
         rpm, tpm, maxc = limits_of(spec)
         st, inflight, starts, info = self._keys(spec)
-        holder = uuid.uuid4().hex[:12]
+        holder, tries = uuid.uuid4().hex[:12], 0
         while True:
             ok, wait_ms = await self._run("acquire", [st, inflight, starts],
                                           [rpm, tpm, maxc, tokens, holder, int(hold_s * 1000), int(HORIZON_S * 1000)])
@@ -173,9 +173,14 @@ class RedisLimiter(Limiter):
                 await asyncio.sleep(0.05 if wait_ms < 0 else min(wait_ms / 1000, HORIZON_S))
                 continue
             if wait_ms > 0:
+                at = time.monotonic() + wait_ms / 1000
                 await asyncio.sleep(wait_ms / 1000)
                 if await self._run("cooling", [st, inflight], [holder]):
                     continue  # a 429 came while this call waited for its slot: queue again behind the backoff
+                if missed(at, rpm, tries):  # woke late (a busy loop): a fresh slot, not a burst with the others
+                    await self._run("release", [st, inflight], [holder, 0, 0], must=False)
+                    tries += 1
+                    continue
             return Permit(model_key(spec), holder, tokens)
 
     async def release(self, permit: Permit, spec: ModelSpec, real_tokens: int | None) -> None:

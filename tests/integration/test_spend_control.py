@@ -82,6 +82,7 @@ def status(cid: str, db: str, broker: str | None = None) -> dict:
     return json.loads(r.stdout)
 
 
+@pytest.mark.timeout(900 if FULL else 300)
 def test_rpm_holds_across_the_fleet(fleet, server_fast):
     broker, db = fleet
     samples = 120 if FULL else 6  # acs2019 has 25 questions: 3,000 or 150 items (15 s at 600 rpm)
