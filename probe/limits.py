@@ -136,7 +136,8 @@ class LocalLimiter(Limiter):
             st.grants = [g for g in st.grants if g > now - 60] + [at]
             if at > now:
                 await asyncio.sleep(at - now)
-                if st.cool > time.monotonic() or (late := missed(at, rpm, tries)):  # a 429 meanwhile, or a busy loop
+                cooling, late = st.cool > time.monotonic(), missed(at, rpm, tries)
+                if cooling or late:  # a 429 came while this call waited for its slot, or a busy loop woke it late
                     st.holders.pop(holder, None)
                     tries += late
                     continue

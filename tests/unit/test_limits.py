@@ -119,3 +119,19 @@ def test_cache_key_is_every_sent_parameter_and_the_messages():
     assert cache.parse_age("30d").days == 30
     with pytest.raises(ValueError):
         cache.parse_age("30 days")
+
+
+def test_local_a_429_while_a_call_waits_for_its_slot_holds_it_back():
+    s = spec(rpm=600)  # a slot every ~0.1 s
+    lim = limits.LocalLimiter()
+
+    async def main():
+        await lim.acquire(s, 1, 30)  # the first slot, now
+        waiting = asyncio.create_task(lim.acquire(s, 1, 30))  # the next slot, ~0.1 s away
+        await asyncio.sleep(0.02)
+        t0 = time.monotonic()
+        await lim.backoff(s, 0.3)  # a 429 meanwhile: that call must wait for the Retry-After, not its slot
+        await waiting
+        return time.monotonic() - t0
+
+    assert asyncio.run(main()) >= 0.29
