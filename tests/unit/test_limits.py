@@ -32,8 +32,8 @@ async def starts(lim: limits.Limiter, s: ModelSpec, n: int, hold: float = 0.0) -
 def test_local_rpm_spaces_every_start():
     s = spec(rpm=1200)  # one start per 50 ms (51.5 with the margin)
     t = asyncio.run(starts(limits.LocalLimiter(), s, 20))
-    gaps = [b - a for a, b in zip(t, t[1:])]
-    assert min(gaps) >= 0.045, gaps
+    spans = [t[i + 5] - t[i] for i in range(len(t) - 5)]  # a late wake-up moves one start, not the schedule
+    assert min(spans) >= 5 * 0.0515 * 0.85, spans
     assert 19 * 0.05 <= t[-1] - t[0] <= 19 * 0.0515 + 0.3
 
 
