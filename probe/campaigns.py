@@ -191,6 +191,9 @@ def validate(spec: CampaignSpec) -> dict:
     content = content_of(spec)
     for m in spec.models:
         models.check(m)
+        if spec.max_cost is not None and not models.has_price(m):
+            raise ProbeError(f"--max-cost needs a price for model '{m.id}': LiteLLM does not price it; give "
+                             "--price-in and --price-out (USD per million tokens, or price_in/price_out in the spec)")
     return content
 
 

@@ -121,8 +121,11 @@ def check_timeouts(spec) -> None:
     from workers.celery_app import VISIBILITY_TIMEOUT
 
     worst = WAVES_PER_TASK * spec.timeout_s * (spec.num_retries + 1)
+    if rpms := [m.rpm for m in spec.models if m.rpm]:  # a task's items wait for their slots (the whole fleet's)
+        worst += WAVES_PER_TASK * spec.concurrency * 60 / min(rpms)
     if worst >= VISIBILITY_TIMEOUT:
-        raise ProbeError(f"{WAVES_PER_TASK} waves x --timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts = "
+        raise ProbeError(f"{WAVES_PER_TASK} waves x --timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts "
+                         f"(+ waiting for --rpm slots) = "
                          f"{worst:g} s is not below the broker's visibility timeout ({VISIBILITY_TIMEOUT} s; "
                          "PROBE_VISIBILITY_TIMEOUT raises it)")
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from probe import answers, campaigns, probesets, questionnaires, render
+from probe import answers, cache, calls, campaigns, limits, probesets, questionnaires, render
 from sqlalchemy.exc import DBAPIError
 
 from probe.spec import CampaignSpec, ModelSpec
@@ -59,7 +59,9 @@ def _messages(ctx: CampaignContext, item: Item) -> list[dict]:
     return render.probe_messages(ctx.probesets[item.source].prompt(item.item_id).text)
 
 
-async def _one(ctx: CampaignContext, item: Item) -> dict:
+async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
+               limiter: limits.Limiter | None = None) -> dict:
+    """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget."""
     from probe import models  # litellm is imported on first use only
 
     spec = ctx.models[item.model]
@@ -75,18 +77,32 @@ async def _one(ctx: CampaignContext, item: Item) -> dict:
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
-                "attempts": item.attempts + 1, "reported_model": None, "system_fingerprint": None}
-    try:
-        c = await models.acall(spec, msgs, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
-                               timeout=ctx.spec.timeout_s, num_retries=ctx.spec.num_retries)
-    except models.CallError as e:
-        log.warning("item %s: %s error: %s", item.key, e.kind, e)
-        response.update(error=str(e), error_kind=e.kind)
-        return {"key": item.key, "status": "failed" if e.kind == "permanent" else "retry", "response": response}
+                "attempts": item.attempts + 1, "reported_model": None, "system_fingerprint": None,
+                "cached": False}
+    # Offline models (local/, sim/) cost nothing and answer at once: never cached.
+    cache_key = None if models.is_offline(spec.id) or store is None else cache.key(params, msgs)
+    c = None
+    if cache_key and ctx.spec.cache and (hit := await asyncio.to_thread(cache.lookup, store, cache_key)):
+        c = models.Completion(text=hit["raw_text"], finish_reason=hit["finish_reason"], usage=hit["usage"] or {},
+                              top_logprobs=[tuple(t) for t in hit["top_logprobs"]] if hit["top_logprobs"] else None,
+                              cost=0.0, letter_probs=hit.get("letter_probs"))  # paid once, when it was made
+        response["cached"] = True
+    if c is None:
+        try:
+            c = await calls.paid_call(store, ctx.spec, item, spec, msgs, max_tokens, want_lp, gate,
+                                      limiter or limits.local())
+        except calls.BudgetReached:
+            return {"key": item.key, "status": "held", "response": response}
+        except models.CallError as e:
+            log.warning("item %s: %s error: %s", item.key, e.kind, e)
+            response.update(error=str(e), error_kind=e.kind)
+            return {"key": item.key, "status": "failed" if e.kind == "permanent" else "retry", "response": response}
     response.update(raw_text=c.text, top_logprobs=[list(t) for t in c.top_logprobs] if c.top_logprobs else None,
                     finish_reason=c.finish_reason, usage=c.usage, cost=c.cost, latency_s=c.latency_s,
                     reported_model=c.reported_model, system_fingerprint=c.system_fingerprint)
     result = {"key": item.key, "status": "done", "response": response, "labels": []}
+    if cache_key and not response["cached"]:
+        result["cache"] = cache.entry(cache_key, spec.id, response, c.letter_probs)
     if survey:
         label = _survey_label(ctx, item, c, mode)
         if want_lp and label["labeller_version"] == "text":  # logprobs asked, the answer read from the text
@@ -146,7 +162,7 @@ FLUSH_DB_RETRY_S = float(os.environ.get("PROBE_FLUSH_RETRY_S", "180"))  # ride o
 def _flush(store: Store, results: list[dict]) -> None:
     """Label and save; while the database is unreachable (a restart), keep trying: these responses are paid for."""
     _label_refusals(results)
-    rows = [{k: r[k] for k in ("key", "status", "response", "labels") if k in r} for r in results]
+    rows = [{k: r[k] for k in ("key", "status", "response", "labels", "cache") if k in r} for r in results]
     deadline, pause = time.monotonic() + FLUSH_DB_RETRY_S, 0.5
     while True:
         try:
@@ -166,12 +182,13 @@ class _StateGate:
 
     def __init__(self, store: Store, campaign_id: str):
         self.store, self.campaign_id, self.checked, self.open = store, campaign_id, 0.0, True
+        self.cap: float | None = None  # the campaign's max_cost as stored now (a resume may raise it)
 
     async def allows(self) -> bool:
         if time.monotonic() - self.checked >= 1.0:
             self.checked = time.monotonic()
             try:
-                state = await asyncio.to_thread(self.store.state, self.campaign_id)
+                state, self.cap = await asyncio.to_thread(self.store.state_and_cap, self.campaign_id)
             except DBAPIError as e:  # the database is restarting: go on as last known; saving retries meanwhile
                 log.warning("campaign %s: cannot read its state (%s); going on", self.campaign_id,
                             str(e).splitlines()[0][:120])
@@ -181,20 +198,30 @@ class _StateGate:
                 log.info("campaign %s is %s: no new items start", self.campaign_id, state)
         return self.open
 
+    async def budget_reached(self, cap: float) -> None:
+        """Pause the campaign (once, whichever worker sees it first): no call starts; `probe resume --max-cost`."""
+        if self.open:
+            self.open = False
+            reason = (f"budget: committed spend (done plus in flight) would pass max_cost ${cap:,.2f}; "
+                      f"`probe resume {self.campaign_id} --max-cost USD` continues")
+            if await asyncio.to_thread(self.store.set_state, self.campaign_id, "paused", reason, ("running",)):
+                log.warning("campaign %s paused: %s", self.campaign_id, reason)
+
 
 async def process(store: Store, keys: list[str], concurrency: int = 16,
                   on_result: Callable[[str, str], None] | None = None, lease_s: float | None = None,
-                  owner: str | None = None) -> dict[str, str]:
+                  owner: str | None = None, limiter: limits.Limiter | None = None) -> dict[str, str]:
     """Run the given items of one campaign; return {key: error} for those that failed transiently (left pending).
     With lease_s and owner (a fleet task), the task first claims its items (skipping any another live task
     holds) and renews the lease while it runs, so no item runs twice at once and the watchdog never re-enqueues
-    work in hand. Whatever happens (an error, Ctrl-C, a cancel), results already received are saved before this
+    work in hand. limiter: the fleet's shared one (limits.shared); by default this process's. Whatever happens (an error, Ctrl-C, a cancel), results already received are saved before this
     returns or raises."""
     items = []
     for i in range(0, len(keys), 2000):
         items += [it for it in store.items(keys[i:i + 2000]) if it.status == "pending"]
     if not items:
         return {}
+    limiter = limiter or limits.local()
     gate = _StateGate(store, items[0].campaign_id)
     if not await gate.allows():
         return {}
@@ -250,7 +277,9 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
             except asyncio.QueueEmpty:
                 break
             ctx = context(store, it.campaign_id)
-            r = await _one(ctx, it)
+            r = await _one(ctx, it, store, gate, limiter)
+            if r["status"] == "held":  # over budget: left pending (its lease is released below) for a resume
+                continue
             if r["status"] == "retry":
                 retry[it.key] = r["response"]["error"]
             else:

@@ -22,6 +22,20 @@ def cancel(store: Store, campaign_id: str) -> None:
         raise ProbeError(f"campaign {campaign_id} changed state while cancelling; look again with `probe status`")
 
 
+def set_budget(store: Store, campaign_id: str, max_cost: float):
+    """A new max_cost for the campaign (`probe resume --max-cost`); returns the updated spec."""
+    from probe.spec import CampaignSpec
+
+    if max_cost <= 0:
+        raise ProbeError(f"--max-cost must be above 0, not {max_cost:g}")
+    spent = store.cost_total(campaign_id)
+    if max_cost <= spent:
+        raise ProbeError(f"--max-cost {max_cost:g}: campaign {campaign_id} has already spent ${spent:,.4f}; "
+                         "give a budget above that")
+    store.set_spec_fields(campaign_id, max_cost=max_cost)
+    return CampaignSpec.model_validate(store.campaign(campaign_id).spec)
+
+
 def prepare_resume(store: Store, campaign_id: str, retry_failed: bool = False) -> int:
     """Failed items back to pending (transient failures; all with retry_failed) and the campaign to running.
     Returns the number of items to run; raises when there is nothing to resume."""

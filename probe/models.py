@@ -45,12 +45,15 @@ class Completion:
     letter_probs: dict[str, float] | None = None  # exact first-token probability per letter (the local model)
     reported_model: str | None = None  # the response's `model` field: the version the provider says answered
     system_fingerprint: str | None = None  # the provider's backend configuration, where it returns one
+    rate_limits: dict[str, int] | None = None  # the provider's x-ratelimit-limit-requests / -tokens, when sent
 
 
 class CallError(Exception):
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, rate_limited: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.kind = kind  # "transient" | "permanent"
+        self.rate_limited = rate_limited  # a 429: the shared limiter backs the whole fleet off
+        self.retry_after = retry_after  # seconds, from the Retry-After header
 
 
 TRANSIENT = (
@@ -302,6 +305,8 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
     t0 = time.perf_counter()
     try:
         r = await litellm.acompletion(**kwargs)
+    except litellm.RateLimitError as e:  # the limiter needs this signal: retried by probe.execute, not LiteLLM
+        raise CallError("transient", _short(e), rate_limited=True, retry_after=_retry_after(e)) from None
     except TRANSIENT as e:
         raise CallError("transient", _short(e)) from None
     except ProbeError as e:
@@ -319,11 +324,69 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
     return Completion(
         text=choice.message.content, top_logprobs=top, finish_reason=choice.finish_reason,
         usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-        cost=(r._hidden_params or {}).get("response_cost"), latency_s=time.perf_counter() - t0,
+        cost=_cost(spec, usage, (r._hidden_params or {}).get("response_cost")), latency_s=time.perf_counter() - t0,
         letter_probs=(r._hidden_params or {}).get("probe_letter_probs"),
         reported_model=getattr(r, "model", None) or None,
         system_fingerprint=getattr(r, "system_fingerprint", None) or None,
+        rate_limits=_rate_limits((r._hidden_params or {}).get("additional_headers")),
     )
+
+
+def _cost(spec: ModelSpec, usage: dict, litellm_cost: float | None) -> float | None:
+    """The spec's prices when given (they also price what LiteLLM does not know), else LiteLLM's figure."""
+    if spec.price_in is None and spec.price_out is None:
+        return litellm_cost
+    return cost_of(spec, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+
+
+def _retry_after(e: Exception) -> float | None:
+    headers = getattr(getattr(e, "response", None), "headers", None) or getattr(e, "litellm_response_headers", None)
+    try:
+        return float(headers.get("retry-after")) if headers and headers.get("retry-after") else None
+    except (TypeError, ValueError):  # an HTTP date: not worth parsing, the limiter's own backoff applies
+        return None
+
+
+def _rate_limits(headers: dict | None) -> dict[str, int] | None:
+    out = {}
+    for name in ("requests", "tokens"):
+        v = (headers or {}).get(f"x-ratelimit-limit-{name}") or (headers or {}).get(f"llm_provider-x-ratelimit-limit-{name}")
+        if v is not None and str(v).isdigit():
+            out[name] = int(v)
+    return out or None
+
+
+# -- prices: LiteLLM's cost tables, or the spec's price_in / price_out (USD per million tokens) --------------------
+def has_price(spec: ModelSpec) -> bool:
+    if spec.price_in is not None or spec.price_out is not None or is_offline(spec.id):
+        return True
+    try:
+        litellm.cost_per_token(model=spec.id, prompt_tokens=1, completion_tokens=1)
+        return True
+    except Exception:  # noqa: BLE001 - not in LiteLLM's tables
+        return False
+
+
+def cost_of(spec: ModelSpec, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """USD for a call's tokens: the spec's prices when given, else LiteLLM's tables; offline models cost nothing;
+    None when neither prices it."""
+    if spec.price_in is not None or spec.price_out is not None:
+        return (prompt_tokens * (spec.price_in or 0.0) + completion_tokens * (spec.price_out or 0.0)) / 1e6
+    if is_offline(spec.id):
+        return 0.0
+    try:
+        return float(sum(litellm.cost_per_token(model=spec.id, prompt_tokens=prompt_tokens,
+                                                completion_tokens=completion_tokens)))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def count_tokens(spec: ModelSpec, messages: list[dict]) -> int:
+    """The prompt's tokens as LiteLLM counts them for this model (its tokenizer, or tiktoken's cl100k)."""
+    try:
+        return int(litellm.token_counter(model=spec.id, messages=messages))
+    except Exception:  # noqa: BLE001 - an unknown tokenizer: about four characters a token
+        return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 4 * len(messages)
 
 
 def complete_texts(model_id: str, conversations: list[list[dict]], api_base: str | None = None, timeout: float = 60,

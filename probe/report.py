@@ -281,6 +281,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
           n_boot: int = analysis.N_BOOT) -> dict:
     """The report dict; states=True adds every available state table (NAME_ST) to the baselines."""
     from probe import baselines as bl
+    from probe import spend
 
     c = store.campaign(campaign_id)
     spec = c.spec
@@ -300,6 +301,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
             "package_versions": c.package_versions,
             "prompt_drift": campaigns.drift(c),  # prompt files on disk that differ from what the campaign asked
         },
+        "cost": spend.summary(store, campaign_id),
         "baselines": {},
         "models": {},
     }

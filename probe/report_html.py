@@ -134,6 +134,10 @@ def _provenance(report: dict) -> list[str]:
             ("Items", f"{c['n_items']} (done {st['done']}, failed {st['failed']}, pending {st['pending']})"),
             ("Code revision", f"<code>{escape(str(c.get('code_revision')))}</code>"), ("Prompt files", hashes),
             ("Package versions", pkgs), ("Baselines", base or _f(None))]
+    if report.get("cost"):
+        from probe.spend import line
+
+        rows.insert(4, ("Spend", escape(line(report["cost"]))))
     sp = c["spec"]
     design = " · ".join(f"{k.replace('_', ' ')} " + escape(", ".join(sp[k]) if isinstance(sp[k], list) else str(sp[k]))
                         for k in ("samples", "ordering", "answer_mode", "template", "seed", "surveys", "refusals")

@@ -187,6 +187,10 @@ def markdown(report: dict) -> str:
              f"done {c['status']['done']}, failed {c['status']['failed']}, pending {c['status']['pending']}", "",
              f"Code revision `{c['code_revision']}` · prompt files: "
              + ", ".join(f"`{k}` sha256 {v[:12]}" for k, v in c["prompt_hashes"].items()), ""]
+    if report.get("cost"):
+        from probe.spend import line
+
+        lines += ["Spend: " + line(report["cost"]), ""]
     if drift := c.get("prompt_drift"):
         lines += [*(f"> ⚠️ **Warning:** {x}  " for x in drift), ""]
     if any(s.get("analysis") for m in report["models"].values() for s in m["surveys"].values()):

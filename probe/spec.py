@@ -29,6 +29,15 @@ class ModelSpec(BaseModel):
     temperature: float = Field(1.0, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1)
     top_logprobs: int = Field(20, ge=0, le=20)
+    # Limits that hold across the whole fleet (one shared limiter in Redis; embedded: in-process), per model and
+    # api_base: requests and tokens per minute, calls in flight.
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    max_concurrency: int | None = Field(None, ge=1)
+    # USD per million input / output tokens, for models LiteLLM does not price (self-hosted, the test server);
+    # when given they are used instead of LiteLLM's cost tables.
+    price_in: float | None = Field(None, ge=0)
+    price_out: float | None = Field(None, ge=0)
 
     def survey_max_tokens(self, mode: AnswerMode) -> int:
         return self.max_tokens or (1 if mode == "logprobs" else 8)
@@ -51,13 +60,15 @@ class CampaignSpec(BaseModel):
     concurrency: int = Field(32, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
     num_retries: int = Field(4, ge=0, le=20)
-    # Whether model calls may be answered from the response cache (spend control); audit runs turn it off unless
-    # their spec says `cache: true`, since a cached answer would hide drift.
+    # Whether responses may come from the response cache (identical model, api_base, parameters and messages); audit
+    # runs turn it off unless their spec says `cache: true`, since a cached answer would hide drift.
     cache: bool = True
     # Sample until precise (probe.adaptive_run): rounds until every cell's 95% anytime-valid interval has at most
     # this half-width or the cell has max_samples samples; `samples` is then the first round's per cell.
     target_ci: float | None = Field(None, gt=0, lt=0.5)
     max_samples: int | None = Field(None, ge=1, le=100_000)
+    # No call starts once committed spend (done plus in flight) would pass this many USD: the campaign is paused.
+    max_cost: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _something(self):

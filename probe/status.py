@@ -24,14 +24,15 @@ def overview(store: Store, limit: int = 20) -> list[dict]:
     """One row per campaign, newest first."""
     rows = store.campaigns(limit)
     ids = [c.id for c in rows]
-    progress, costs = store.progress_many(ids), store.costs(ids)
+    progress, costs, cached = store.progress_many(ids), store.costs(ids), store.cached_counts(ids)
     out = []
     for c in rows:
         p = progress[c.id]
         out.append({"id": c.id, "created": _iso(c.created_at), "models": [m["id"] for m in c.spec["models"]],
                     "sets": _sets(c.spec), "state": c.state, "mode": c.mode, "n_items": c.n_items,
                     "done": p.get("done", 0), "failed": p.get("failed", 0), "pending": p.get("pending", 0),
-                    "cost": round(sum(costs[c.id].values()), 6)})
+                    "cost": round(sum(costs[c.id].values()), 6), "cost_by_model": costs[c.id],
+                    "max_cost": c.spec.get("max_cost"), "cache": c.spec.get("cache", True), "cached": cached[c.id]})
     return out
 
 
@@ -47,7 +48,10 @@ def status(store: Store, campaign_id: str, broker: str | None = None) -> dict:
     recent = store.done_since(campaign_id, THROUGHPUT_WINDOW_S)
     rate = recent / THROUGHPUT_WINDOW_S
     eta = totals["pending"] / rate if rate > 0 and c.state == "running" else None
-    cost = store.costs([campaign_id])[campaign_id]
+    from probe import spend
+
+    sp = spend.summary(store, campaign_id)
+    cost = {m: x["cost"] for m, x in sp["by_model"].items()}
     out = {
         "id": c.id, "state": c.state, "state_reason": c.state_reason, "mode": c.mode, "created": _iso(c.created_at),
         "updated": _iso(c.updated_at), "n_items": c.n_items, "counts": totals,
@@ -55,12 +59,36 @@ def status(store: Store, campaign_id: str, broker: str | None = None) -> dict:
         "by_model_set": sorted(by.values(), key=lambda r: (r["model"], r["kind"], r["set"])),
         "throughput_per_s": round(rate, 3), "eta_s": round(eta, 1) if eta is not None else None,
         "failures": [{"kind": k, "count": n, "example": e} for k, e, n in store.failures(campaign_id)],
-        "cost": {"total": round(sum(cost.values()), 6), "by_model": cost},
-        "workers": None,
+        "cost": {"total": round(sum(cost.values()), 6), "by_model": cost, "cost_per_1000_items": sp["cost_per_1000_items"],
+                 "projected_rest": sp["projected_rest"], "max_cost": sp["max_cost"]},
+        "cache": {"allowed": sp["cache_allowed"], "served": sp["cached"]},
+        "workers": None, "limits": None, "budget": None,
     }
     if broker:
         out["workers"] = workers_holding(broker, campaign_id)
+    out["limits"], out["budget"] = _limits(broker, c.spec, campaign_id)
     return out
+
+
+def _limits(broker: str | None, spec: dict, campaign_id: str) -> tuple[list[dict] | None, dict | None]:
+    """Per model: the limits set, and what the shared limiter learned (the provider's own limits from its
+    headers, the requests per minute allowed when its 429s began, 429s seen, backoff in force); the budget's
+    committed spend. From the fleet's Redis with a broker, else nothing (an embedded run's limiter is gone)."""
+    if not broker:
+        return None, None
+    from probe import limits
+    from probe.spec import ModelSpec
+
+    try:
+        lim = limits.shared(broker)
+        rows = []
+        for m in spec.get("models", []):
+            ms = ModelSpec.model_validate(m)
+            rows.append({"model": ms.id, "rpm": ms.rpm, "tpm": ms.tpm, "max_concurrency": ms.max_concurrency,
+                         "learned": lim.model_info(ms)})
+        return rows, lim.budget(campaign_id)
+    except Exception:  # noqa: BLE001 - Redis unreachable: status still shows the store's figures
+        return None, None
 
 
 def workers_holding(broker: str, campaign_id: str) -> list[dict] | None:

@@ -8,7 +8,7 @@ import os
 
 from celery.signals import worker_init
 
-from probe import audits, execute, watchdog
+from probe import audits, execute, limits, watchdog
 from probe.store import open_store
 from workers.celery_app import LEASE_S, app
 
@@ -38,7 +38,8 @@ def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
         store = open_store(os.environ["PROBE_DB"])
         spec = execute.context(store, campaign_id).spec
         failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S,
-                                      owner=self.request.id))
+                                      owner=self.request.id,
+                                      limiter=limits.shared(os.environ.get("PROBE_BROKER") or app.conf.broker_url)))
         again = execute.after_round(store, campaign_id, failed, round_)
     except Exception as e:  # database down, a classifier error...: never leave the items with no message
         reason = f"task error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"

@@ -57,6 +57,19 @@ def _status_table(s: dict) -> None:
     out.print(f"{c['done']} done, {c['failed']} failed, {c['pending']} pending of {s['n_items']} "
               f"({100 * s['progress']:.1f}%) · {s['throughput_per_s']:.2f} items/s{eta} · cost {_money(s['cost']['total'])}",
               highlight=False)
+    sp = s["cost"]
+    extra = [f"{_money(sp['cost_per_1000_items'] or 0)} per 1,000 items"]
+    if sp["projected_rest"] is not None:
+        extra.append(f"projected rest {_money(sp['projected_rest'])}")
+    if sp["max_cost"] is not None:
+        extra.append(f"budget ${sp['max_cost']:,.2f}")
+    extra.append(f"{s['cache']['served']} from the cache" if s["cache"]["allowed"] else "cache off")
+    out.print("spend: " + ", ".join(f"{m} {_money(x)}" for m, x in sp["by_model"].items()) + " · " + " · ".join(extra),
+              highlight=False)
+    for m in s.get("limits") or []:
+        set_ = ", ".join(f"{k} {m[k]:g}" for k in ("rpm", "tpm", "max_concurrency") if m[k]) or "no limits set"
+        learned = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in m["learned"].items() if v) or "nothing yet"
+        out.print(f"limits {m['model']}: {set_}; learned: {learned}", highlight=False)
     t = Table()
     for col in ("model", "kind", "set", "done", "failed", "pending"):
         t.add_column(col, justify="right" if col in ("done", "failed", "pending") else "left")
@@ -124,10 +137,11 @@ def resume(
     broker: BrokerOpt = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="With a broker: enqueue and return at once.")] = False,
     processes: Annotated[int | None, typer.Option(min=1, help="Embedded: processes sharing the work.")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="A new budget in USD (a campaign paused by its budget needs a higher one).")] = None,
 ) -> None:
     """Continue a campaign after Ctrl-C, a crash, a lost Redis or a cancel: enqueues exactly the items not done,
     embedded or on the fleet (--broker / PROBE_BROKER). Prints the campaign id last."""
-    from probe import dispatch, lifecycle
+    from probe import dispatch, lifecycle, limits
     from probe.cli.run import drive
     from probe.spec import CampaignSpec
     from probe.store import open_store
@@ -141,7 +155,10 @@ def resume(
         dispatch.check_broker(broker)
         dispatch.check_timeouts(spec)
     was = c.state
+    if max_cost is not None:
+        spec = lifecycle.set_budget(store, campaign_id, max_cost)
     todo = lifecycle.prepare_resume(store, campaign_id, retry_failed)
+    limits.shared(broker).reset_budget(campaign_id)  # committed spend is counted again from the store
     # Every item not done is sent again, even where an old message may still name it (a cancelled fleet
     # campaign's queue, a lost Redis that was not lost after all): a task claims its items before running them,
     # so whichever message comes second finds them done or held, and nothing runs twice.

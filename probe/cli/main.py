@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "probe.cli.db",
     "probe.cli.beat",
     "probe.cli.audit",
+    "probe.cli.cache",
 ]
 
 for _name in COMMAND_MODULES:

@@ -21,6 +21,10 @@ def _tables(report: dict) -> None:
     c = report["campaign"]
     out.print(f"[bold]Campaign {c['id']}[/] · {c['mode']} · {c['n_items']} items · done {c['status']['done']}, "
               f"failed {c['status']['failed']}, pending {c['status']['pending']}")
+    if report.get("cost"):
+        from probe.spend import line as spend_line
+
+        out.print("spend: " + spend_line(report["cost"]), highlight=False)
     for line in c.get("prompt_drift") or []:
         out.print(f"[yellow]warning: {escape(line)}[/]", highlight=False)
     for model, m in report["models"].items():

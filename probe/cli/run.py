@@ -39,6 +39,13 @@ def run(
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with (default: uniform and us_2019).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 32,
     timeout: Annotated[float, typer.Option(help="Seconds per model call before it is retried.")] = 60.0,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="Requests per minute per model, across the whole fleet.")] = None,
+    tpm: Annotated[float | None, typer.Option("--tpm", help="Tokens per minute per model, across the whole fleet.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", min=1, help="Calls in flight per model, across the whole fleet.")] = None,
+    price_in: Annotated[float | None, typer.Option("--price-in", help="USD per million input tokens (models LiteLLM does not price).")] = None,
+    price_out: Annotated[float | None, typer.Option("--price-out", help="USD per million output tokens.")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Budget in USD: no call starts once committed spend would pass it; the campaign pauses.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Make every call; serve nothing from the response cache.")] = False,
     spec_file: Annotated[str | None, typer.Option("--spec", help="A campaign spec YAML file instead of flags.")] = None,
     db: DbOpt = None,
     broker: BrokerOpt = None,
@@ -59,17 +66,22 @@ def run(
     quiet_logs()
     if spec_file:
         spec = load_spec_file(spec_file)
+        if max_cost is not None or no_cache:  # these two also apply to a spec file
+            spec = spec.model_copy(update={"max_cost": max_cost or spec.max_cost, "cache": spec.cache and not no_cache})
     else:
         if template not in TEMPLATES:
             raise ProbeError(f"unknown template '{template}' (available: {', '.join(TEMPLATES)})")
         try:
             spec = CampaignSpec(
-                models=[ModelSpec(id=m, api_base=api_base, api_key_env=api_key_env, temperature=temperature, max_tokens=max_tokens)
+                models=[ModelSpec(id=m, api_base=api_base, api_key_env=api_key_env, temperature=temperature,
+                                  max_tokens=max_tokens, rpm=rpm, tpm=tpm, max_concurrency=max_concurrency,
+                                  price_in=price_in, price_out=price_out)
                         for m in (model or [DEFAULT_MODEL])],
                 surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
                 seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
                 baselines=baseline or list(DEFAULT_BASELINES), concurrency=concurrency, timeout_s=timeout,
                 target_ci=target_ci, max_samples=max_samples,
+                max_cost=max_cost, cache=not no_cache,
             )
         except ValidationError as e:
             x = e.errors()[0]
@@ -114,9 +126,12 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
             if not no_wait:
                 _wait_fleet(store, cid, broker, n)
         else:
-            from probe import models
+            from probe import limits, models
 
-            procs = processes or (1 if any(models.is_local(m.id) for m in spec.models) else min(2, os.cpu_count() or 1))
+            # limits and a budget are held in this process's limiter: one process keeps them exact
+            governed = spec.max_cost is not None or any(limits.has_limits(m) for m in spec.models)
+            procs = 1 if governed else processes or (
+                1 if any(models.is_local(m.id) for m in spec.models) else min(2, os.cpu_count() or 1))
             with _progress() as prog:
                 t = prog.add_task("embedded", total=n, failed=0)
                 dispatch.run_embedded(store, cid, spec.concurrency,
@@ -155,7 +170,9 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
     state = store.state(cid)
     print(cid)
     if state in ("cancelled", "paused"):
-        err.print(f"campaign {cid} is {state}; `probe resume {cid}` continues it")
+        reason = store.campaign(cid).state_reason
+        err.print(f"campaign {cid} is {state}{f' ({reason})' if reason else ''}; `probe resume {cid}` continues it",
+                  highlight=False)
         return
     if p.get("failed") == n:
         raise ProbeError(f"all {n} items of campaign {cid} failed, e.g. {store.first_error(cid)}")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from probe import paths
 from probe.errors import ProbeError
 from probe.store import migrate
-from probe.store.schema import Campaign, Item, Label, Response, utcnow
+from probe.store.schema import CachedResponse, Campaign, Item, Label, Response, utcnow
 
 __all__ = ["Store", "Campaign", "Item", "Label", "Response", "open_store"]
 
@@ -106,6 +106,17 @@ class Store:
     def state(self, campaign_id: str) -> str | None:
         with self.session() as s:
             return s.scalar(select(Campaign.state).where(Campaign.id == campaign_id))
+
+    def state_and_cap(self, campaign_id: str) -> tuple[str | None, float | None]:
+        """The campaign's state and its budget (spec max_cost) as stored now: `probe resume --max-cost` moves it."""
+        with self.session() as s:
+            row = s.execute(select(Campaign.state, Campaign.spec).where(Campaign.id == campaign_id)).first()
+            return (row[0], (row[1] or {}).get("max_cost")) if row else (None, None)
+
+    def set_spec_fields(self, campaign_id: str, **fields) -> None:
+        with self.session.begin() as s:
+            c = s.get(Campaign, campaign_id, with_for_update=True)
+            c.spec = dict(c.spec) | fields
 
     def finish_if_complete(self, campaign_id: str) -> str | None:
         """A running campaign with nothing pending is done (failed when no item succeeded); returns the new state."""
@@ -225,6 +236,19 @@ class Store:
                 out[cid][model] = float(cost or 0.0)
         return out
 
+    def cost_total(self, campaign_id: str) -> float:
+        return sum(self.costs([campaign_id])[campaign_id].values())
+
+    def cached_counts(self, campaign_ids: list[str]) -> dict[str, int]:
+        """Responses served from the response cache, per campaign."""
+        out = dict.fromkeys(campaign_ids, 0)
+        with self.session() as s:
+            q = (select(Item.campaign_id, func.count()).join(Response, Response.key == Item.key)
+                 .where(Item.campaign_id.in_(campaign_ids), Item.status == "done", Response.cached.is_(True))
+                 .group_by(Item.campaign_id))
+            out.update(dict(s.execute(q).all()))
+        return out
+
     def failures(self, campaign_id: str) -> list[tuple[str, str, int]]:
         """(error kind, first error, count) over failed items. Transient failures are retried in the task and
         stored only once an item gives up, so pending items hold no errors: reading only failed items is an index
@@ -260,11 +284,14 @@ class Store:
 
     # -- results -----------------------------------------------------------------------------------------------
     def save_results(self, results: list[dict]) -> None:
-        """Each result: {key, status, attempts, response: {...}, labels: [{...}]}; one transaction for all."""
+        """Each result: {key, status, attempts, response: {...}, labels: [{...}], cache: {...}?}; one transaction
+        for all. `cache` (probe.cache.entry) adds the answer to the response cache in the same transaction."""
         if not results:
             return
         with self.session.begin() as s:
-            _upsert(s, Response, [r["response"] | {"key": r["key"]} for r in results], ["key"])
+            _upsert(s, Response, [{"cached": False} | r["response"] | {"key": r["key"]} for r in results], ["key"])
+            cache = list({r["cache"]["key"]: r["cache"] for r in results if r.get("cache")}.values())
+            _upsert(s, CachedResponse, cache, ["key"])
             _write_labels(s, [lab | {"key": r["key"]} for r in results for lab in r.get("labels", [])])
             for status in {r["status"] for r in results}:
                 keys = [r["key"] for r in results if r["status"] == status]

@@ -82,6 +82,8 @@ class Response(Base):
     # the version the provider says answered: the response's `model` field and system_fingerprint (None if not given)
     reported_model: Mapped[str | None] = mapped_column(String(200))
     system_fingerprint: Mapped[str | None] = mapped_column(String(200))
+    # served from the response cache (no call made; cost 0, the original cost stays in the cache row)
+    cached: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Label(Base):
@@ -131,3 +133,13 @@ class AuditRun(Base):
     summary: Mapped[dict | None] = mapped_column(JSON)  # probe.audit_history.summarize
     alerts: Mapped[list | None] = mapped_column(JSON)  # rules that fired against the previous run
     webhook: Mapped[dict | None] = mapped_column(JSON)  # delivery: {status, attempts, error}
+class CachedResponse(Base):
+    """The response cache, shared by the whole fleet: one answer per exact request (probe.cache.key: model,
+    api_base, every sent parameter, the messages). Only answers with content are kept, never errors."""
+
+    __tablename__ = "response_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    completion: Mapped[dict] = mapped_column(JSON)  # raw_text, top_logprobs, finish_reason, usage, letter_probs
+    cost: Mapped[float | None] = mapped_column(Float)  # what the call cost when it was made
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -17,7 +17,8 @@ answers like a deterministic respondent so tests know the truth:
   no option letter at all, the same requests every run: exactly those for which ``no_letter(prompt, seed, P)`` is
   true (prompt: the last user message; seed: the request's, or None); ``[[no-letter]]`` forces it.
 
-``GET /stats`` counts requests by outcome; ``GET /authorizations`` counts the ``Authorization`` header values
+``GET /requests`` lists every chat request received since the last reset as ``[unix time, status]`` pairs (rate
+tests count them per window); ``GET /stats`` counts requests by outcome; ``GET /authorizations`` counts the ``Authorization`` header values
 received (``""`` when absent), so tests can check which key a client sent; ``POST /reset`` zeroes both.
 
 Fault stretches, set at run time: ``POST /faults`` with ``{"mode": "429"|"500"|"hang"|"ok", "seconds": 10,
@@ -128,6 +129,7 @@ class ServerConfig:  # POST /config changes some fields at run time (RUNTIME_CON
     p_no_letter: float = 0.0
     report_model: str | None = None  # the `model` field answered (default: the model the request named)
     fingerprint: str | None = None  # system_fingerprint answered (default: none)
+    prompt_tokens: int | None = None  # usage.prompt_tokens reported for every answer; None: the words sent
 
 
 # What POST /config may change at run time (a provider swapping the model behind a name, between audit runs).
@@ -182,6 +184,7 @@ class ModelServer:
         self.authorizations: dict[str, int] = {}  # Authorization header value -> requests that carried it
         self.fault_plan: list[FaultStretch] = []  # POST /faults
         self.fault_counts = dict.fromkeys(faults.MODES, 0)  # requests answered by a stretch, per mode
+        self.log: list[tuple[float, int]] = []  # (arrival unix time, status) per chat request, for GET /requests
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -190,6 +193,7 @@ class ModelServer:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/models", self.models)
         app.router.add_get("/stats", self.get_stats)
+        app.router.add_get("/requests", self.get_requests)
         app.router.add_get("/authorizations", self.get_authorizations)
         app.router.add_post("/reset", self.reset)
         app.router.add_post("/faults", self.post_faults)
@@ -225,6 +229,9 @@ class ModelServer:
     async def get_stats(self, request: web.Request) -> web.Response:
         return _json(self.stats)
 
+    async def get_requests(self, request: web.Request) -> web.Response:
+        return _json(self.log)
+
     async def get_authorizations(self, request: web.Request) -> web.Response:
         return _json(self.authorizations)
 
@@ -232,6 +239,7 @@ class ModelServer:
         # in_flight describes live requests, so zeroing it would make it go negative later.
         self.stats.update({k: 0 for k in STAT_KEYS if k != "in_flight"})
         self.authorizations.clear()
+        self.log.clear()
         return _json(self.stats)
 
     def _fault_now(self) -> FaultStretch | None:
@@ -264,6 +272,7 @@ class ModelServer:
     async def chat(self, request: web.Request) -> web.Response:
         stats = self.stats
         stats["requests"] += 1
+        arrived = time.time()
         auth = request.headers.get("Authorization", "")
         self.authorizations[auth] = self.authorizations.get(auth, 0) + 1
         stats["in_flight"] += 1
@@ -273,6 +282,7 @@ class ModelServer:
         finally:
             stats["in_flight"] -= 1
         status = response.status
+        self.log.append((arrived, status))
         if status == 200:
             stats["ok"] += 1
         elif status == 429:
@@ -388,7 +398,7 @@ class ModelServer:
                 first["top_logprobs"] = [_token_logprob(token, 0.0)] if n else []
             choice["logprobs"] = {"content": [first]}
 
-        prompt_tokens = len(all_text.split())
+        prompt_tokens = cfg.prompt_tokens if cfg.prompt_tokens is not None else len(all_text.split())
         completion_tokens = max(1, len(content.split())) if content else 0
         out = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -437,6 +447,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
     ap.add_argument("--refusal-rate", type=float, default=0.3)
     ap.add_argument("--a-bias", type=float, default=0.0, help="mixture weight on letter A")
+    ap.add_argument("--prompt-tokens", type=int, default=None,
+                    help="usage.prompt_tokens reported for every answer (default: the request's words), so a test "
+                         "knows a campaign's cost from its prices")
     ap.add_argument("--p-no-letter", type=float, default=0.0,
                     help="share of survey prompts answered with no option letter in the top logprobs")
     ap.add_argument("--report-model", default=None, help="the `model` field answered (default: the request's)")
@@ -452,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         hang_seconds=args.hang_seconds, retry_after=args.retry_after, seed=args.seed,
         refusal_rate=args.refusal_rate, a_bias=args.a_bias, p_no_letter=args.p_no_letter,
         report_model=args.report_model, fingerprint=args.fingerprint,
+        prompt_tokens=args.prompt_tokens,
     )
     asyncio.run(serve(args.host, args.port, config))
 

@@ -331,7 +331,8 @@ def test_status_and_campaigns_json_count_exactly(db_url):
     cid = last_line(r)
     s = status(db_url, cid)
     assert set(s) == {"id", "state", "state_reason", "mode", "created", "updated", "n_items", "counts", "progress",
-                      "by_model_set", "throughput_per_s", "eta_s", "failures", "cost", "workers"}
+                      "by_model_set", "throughput_per_s", "eta_s", "failures", "cost", "cache", "workers", "limits",
+                      "budget"}
     assert (s["id"], s["state"], s["state_reason"], s["mode"], s["n_items"]) == (cid, "done", None, "embedded", 100)
     assert s["counts"] == {"pending": 0, "done": 100, "failed": 0} and s["progress"] == 1.0
     assert s["by_model_set"] == [
@@ -339,7 +340,9 @@ def test_status_and_campaigns_json_count_exactly(db_url):
         {"model": "sim/uniform", "kind": "survey", "set": "acs2019", "pending": 0, "done": 50, "failed": 0},
     ]
     assert s["failures"] == [] and s["eta_s"] is None and s["workers"] is None
-    assert s["cost"] == {"total": 0.0, "by_model": {"sim/a_bias=0.4": 0.0, "sim/uniform": 0.0}}
+    assert s["cost"] == {"total": 0.0, "by_model": {"sim/a_bias=0.4": 0.0, "sim/uniform": 0.0},
+                         "cost_per_1000_items": 0.0, "projected_rest": 0.0, "max_cost": None}
+    assert s["cache"] == {"allowed": True, "served": 0} and s["limits"] is None and s["budget"] is None
     assert 0 < s["throughput_per_s"] <= round(100 / 60, 3)  # 100 responses in the last minute at most
 
     r2 = run_probe("run", "--model", "sim/uniform", "--refusals", "core", "--samples", "1", "--db", db_url)
@@ -352,7 +355,8 @@ def test_status_and_campaigns_json_count_exactly(db_url):
     first = rows[1]
     assert {k: first[k] for k in first if k != "created"} == {
         "id": cid, "models": ["sim/uniform", "sim/a_bias=0.4"], "sets": ["acs2019"], "state": "done",
-        "mode": "embedded", "n_items": 100, "done": 100, "failed": 0, "pending": 0, "cost": 0.0}
+        "mode": "embedded", "n_items": 100, "done": 100, "failed": 0, "pending": 0, "cost": 0.0,
+        "cost_by_model": {"sim/a_bias=0.4": 0.0, "sim/uniform": 0.0}, "max_cost": None, "cache": True, "cached": 0}
     assert rows[0]["sets"] == ["core"] and rows[0]["n_items"] == rows[0]["done"] > 0
     r = run_probe("campaigns", "--db", db_url, "--format", "json", "--limit", "1")
     assert [x["id"] for x in json.loads(r.stdout)] == [second]
