@@ -82,6 +82,7 @@ def report(
     format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | html")] = "table",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Compare with these populations (default: the campaign's).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    microdata: Annotated[str | None, typer.Option("--microdata", help="Census microdata for the signal and discriminator tests of --mode individuals campaigns (a table built with `probe baselines build ... --keep-microdata`; default: the first baseline that has one).")] = None,
     states: Annotated[bool, typer.Option("--states", help="Also compare with every available state baseline (NAME_ST tables from `probe baselines build --by-state`).")] = False,
     db: DbOpt = None,
 ) -> None:
@@ -92,7 +93,7 @@ def report(
 
     if format not in ("table", "json", "markdown", "html"):
         raise ProbeError(f"--format: '{format}' is not one of table, json, markdown, html")
-    data = rep.build(open_store(db_url(db)), campaign_id, baseline, states=states)
+    data = rep.build(open_store(db_url(db)), campaign_id, baseline, states=states, microdata=microdata)
     if format == "table" and out_file is None:
         _tables(data)
         return
