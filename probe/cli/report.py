@@ -50,6 +50,8 @@ def _tables(report: dict) -> None:
             for line in answer_warnings(sm):
                 out.print(f"[yellow]warning: {escape(line)}[/]", highlight=False)
             _ranking(model, s.get("analysis"))
+            if s.get("individuals") is not None:
+                _individuals(model, s["individuals"])
         for pname, r in m["refusals"].items():
             t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")
             for col in REFUSAL_COLUMNS:
@@ -59,6 +61,20 @@ def _tables(report: dict) -> None:
             out.print(t)
             for line in refusal_notes(r):
                 out.print(line, highlight=False)
+
+
+def _individuals(model: str, ind: dict) -> None:
+    from probe.report_text import SIGNAL_COLUMNS, individuals_lines
+
+    head, rows = individuals_lines(ind)
+    out.print(escape(head), highlight=False)
+    if rows:
+        t = Table(title=f"{model} · signal test, model / census (accuracy)")
+        for col in SIGNAL_COLUMNS:
+            t.add_column(col, justify="left" if col == "variable" else "right")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
 
 
 def _ranking(model: str, a: dict | None) -> None:
