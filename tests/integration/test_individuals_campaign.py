@@ -108,5 +108,8 @@ def test_individuals_over_http_with_faults_are_whole_and_repeatable(tmp_path):
             assert stats["status_500"] > 0, stats  # faults really happened
     assert runs["faults"] == runs["clean"]
     for _, turns, messages in runs["clean"]:
-        assert len(turns) >= 16 and len(messages) == 1 + 2 * len(turns)
+        assert len(turns) >= 9 and len(messages) == 1 + 2 * len(turns)  # 9 questions are always asked
+        got = answers_of(QN, turns)
+        asked = {t["q"] for t in turns}
+        assert all((q.id in asked) == q.asked(got) for q in QN.questions)  # asked exactly where the rules allow
         assert all(t["mode"] == "logprobs" and t["code"] is not None for t in turns)
