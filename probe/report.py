@@ -17,6 +17,10 @@ that have one, logprobs and exact; None when all were read from text) and invali
 invalid_reasons (summed), answer_modes ({logprobs, exact, text} -> answers read that way), fallback_to_text (answers
 asked in logprobs or auto mode but read from the text: LiteLLM dropped logprobs for the provider, or the response had
 none) and dropped_params (parameter -> answers whose call LiteLLM sent without it, e.g. seed).
+Synthetic individuals (--mode individuals): per survey `individuals` with n_individuals, microdata (the census table,
+or None with `note` "no microdata ..."), census {name, records, source, year}, variables, seeds,
+signal.<VAR>.{n, predictors, model, census} (each {majority, naive_bayes, logistic, boosting}: mean accuracy over
+seeds) and discriminator {accuracy, ci95, per_seed, n_model, n_census, seeds} (probe.individual_tests).
 Baselines: --baseline, else the campaign's, else spec.DEFAULT_BASELINES (uniform, us_2019). A default population that
 does not fit a survey's questionnaire (us_2019 is for acs2019) is left out of that survey; any other is an error.
 """
