@@ -97,7 +97,7 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
     try:
         if broker:
             tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending"),
-                                     spec.concurrency, store=store)
+                                     spec.concurrency, store=store, n_waves=dispatch.waves(spec))
             enqueued = True
             err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
             if not no_wait:

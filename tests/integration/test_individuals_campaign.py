@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
+import pytest
 from sqlalchemy import select
 
 from probe import individual_tests, microdata, questionnaires
@@ -113,3 +113,36 @@ def test_individuals_over_http_with_faults_are_whole_and_repeatable(tmp_path):
         asked = {t["q"] for t in turns}
         assert all((q.id in asked) == q.asked(got) for q in QN.questions)  # asked exactly where the rules allow
         assert all(t["mode"] == "logprobs" and t["code"] is not None for t in turns)
+
+
+@pytest.mark.fleet
+def test_individuals_on_the_fleet(tmp_path, redis_server):
+    """The same work items through Celery: a `probe worker` stores each individual whole and once, and equal to the
+    embedded run of the same campaign seed."""
+    from tests.fleet import start_worker, stop
+
+    db = f"sqlite:///{tmp_path / 'fleet.db'}"
+    with running_server(latency=0.0, seed=5) as (url, _):
+        worker = start_worker(redis_server.url, db, tmp_path / "worker.log")
+        try:
+            r = run_probe("run", "--model", "openai/test", "--api-base", f"{url}/v1", "--mode", "individuals",
+                          "--samples", "6", "--db", db, "--answer-mode", "logprobs", "--seed", "9", "--timeout", "10",
+                          "--broker", redis_server.url, timeout=240)
+        finally:
+            stop(worker)
+        assert r.returncode == 0, r.stderr
+        fleet_cid = r.stdout.strip().splitlines()[-1]
+        r = run_probe("run", "--model", "openai/test", "--api-base", f"{url}/v1", "--mode", "individuals",
+                      "--samples", "6", "--db", db, "--answer-mode", "logprobs", "--seed", "9")
+        embedded_cid = r.stdout.strip().splitlines()[-1]
+    c = counts(db, fleet_cid)
+    assert c["items"] == c["done"] == c["responses"] == c["labels"] == 6 and c["max_saves_per_item"] == 1
+    fleet = [(it.sample, lab.turns) for it, _, lab in stored(db, fleet_cid)]
+    assert fleet == [(it.sample, lab.turns) for it, _, lab in stored(db, embedded_cid)]
+
+
+def test_fleet_individuals_must_fit_the_visibility_timeout(tmp_path, redis_server):
+    r = run_probe("run", "--model", "sim/uniform", "--mode", "individuals", "--samples", "2", "--db",
+                  f"sqlite:///{tmp_path / 'v.db'}", "--broker", redis_server.url, "--no-wait")
+    assert r.returncode != 0
+    assert "25 questions in turn per individual x --timeout 60 s x 5 attempts" in r.stderr
