@@ -72,6 +72,8 @@ def run(
         except ValidationError as e:
             x = e.errors()[0]
             flag = {"survey_mode": "mode"}.get(".".join(map(str, x["loc"])), ".".join(map(str, x["loc"])))
+            if not flag:  # a rule across flags: its message names them
+                raise ProbeError(x["msg"].removeprefix("Value error, ")) from None
             raise ProbeError(f"--{flag.replace('_', '-')}: {x['msg']}") from None
     broker = broker_url(broker)
     if broker:
