@@ -47,6 +47,10 @@ def campaign(db: str, n: int, seed: int, env: dict | None = None) -> tuple[str, 
     return out.strip().splitlines()[-1], time.perf_counter() - t
 
 
+def fmt(x) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--individuals", type=int, default=20)
@@ -61,11 +65,13 @@ def main() -> None:
         db = f"sqlite:///{tmp}/b.db"
         campaign(db, 1, 99)  # loads the model once (and converts it on a fresh machine): not timed below
         cid, secs = campaign(db, args.individuals, 1)
+        print(f"{args.individuals} individuals: {secs:.1f} s", flush=True)
         uncached = None
         if args.uncached:
             _, u = campaign(db, args.uncached, 2, env={"PROBE_LOCAL_PREFIX_CACHE": "0"})
             _, c = campaign(db, args.uncached, 2)
             uncached = (u, c)
+            print(f"uncached {u:.1f} s, cached {c:.1f} s", flush=True)
         rep = json.loads(probe("report", cid, "--db", db, "--microdata", "nist", "--format", "json"))
     s = rep["models"]["local/smollm2-135m"]["surveys"]["acs2019"]
     ind = s["individuals"]
@@ -82,12 +88,12 @@ def main() -> None:
         lines.append(f"- Key-value cache reuse between turns: {args.uncached} individual(s) {c:.1f} s with it, {u:.1f} s "
                      f"without (each turn recomputing the whole conversation): {u / c:.1f}x.")
     d = ind["discriminator"]
-    lines += [f"- Discriminator (model vs census, {d['seeds']} seeds): accuracy {d['accuracy']:.3f} "
-              f"[{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}] (0.5 = indistinguishable).", "",
+    lines += [f"- Discriminator (model vs census, {d['seeds']} seeds): accuracy {fmt(d['accuracy'])} "
+              f"[{fmt(d['ci95'][0])}, {fmt(d['ci95'][1])}] (0.5 = indistinguishable).", "",
               "| variable | n | majority model / census | naive Bayes | logistic | boosting |", "|---|---|---|---|---|---|"]
     for v, e in ind["signal"].items():
         lines.append(f"| {v} | {e['n']} | " + " | ".join(
-            f"{e['model'][m]:.3f} / {e['census'][m]:.3f}" for m in ("majority", "naive_bayes", "logistic", "boosting"))
+            f"{fmt(e['model'][m])} / {fmt(e['census'][m])}" for m in ("majority", "naive_bayes", "logistic", "boosting"))
             + " |")
     text = "\n".join(lines)
     print(text)
