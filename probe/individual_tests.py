@@ -105,6 +105,8 @@ def _fit_score(model, x_tr, y_tr, x_te, y_te) -> float:
     counts = np.bincount(y_tr, minlength=2)
     if counts.min() < 5:  # (almost) one class: nothing to learn (and too few to hold out for early stopping)
         return float(np.mean(y_te == int(np.argmax(counts))))
+    if len(y_tr) < 200 and hasattr(model, "early_stopping"):  # a tenth held out would hold too few of each class
+        model.set_params(early_stopping=False, max_iter=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on tiny campaigns
         model.fit(x_tr, y_tr)
