@@ -156,3 +156,16 @@ def test_known_answers_on_a_synthetic_census(tmp_path):
     assert "ENG" not in sig["LANX"]["predictors"]
     assert {"WKWN", "WKHPR"}.isdisjoint(sig["WKL"]["predictors"])
     assert "COWR" not in sig["WRK"]["predictors"]
+
+
+def test_a_handful_of_individuals_still_gets_both_tests(tmp_path):
+    """A small campaign (a few real-model individuals) gets figures, or a count only, never an error."""
+    synthetic_pums(tmp_path / "psam_small.csv", n=2000)
+    pums.build_from_pums([tmp_path / "psam_small.csv"], QN, "small", keep_microdata=True)
+    md = microdata.load("small")
+    for n in (2, 16, 40):
+        r = T.run(QN, fill_many("individuals=small", md, n), md, n_seeds=3)
+        assert r["n_individuals"] == n and len(r["discriminator"]["per_seed"]) == 3
+        for e in r["signal"].values():
+            assert e["n"] <= n
+            assert (e["model"]["boosting"] is None) == (e["n"] < 10)
