@@ -14,7 +14,7 @@ asking the questions the table has (the others would be blank on both sides and 
 Default: 4,000 individuals and 3 seeds per table; the per-variable, per-learner 0.03 tolerance is asserted on the
 mean over variables and learners (a census draw of 4,000 rows alone moves a learner's accuracy by ~0.015), and
 independent answers may score up to 0.05 under the majority rate. With PROBE_TEST_FULL=1: 10,000 individuals,
-5 seeds, every variable and learner within 0.03.
+5 seeds, every learner within 0.03 on every variable answered by 3,000 or more (below that, ENG, as by default).
 """
 
 from __future__ import annotations
@@ -66,12 +66,15 @@ def check_known_answers(name: str) -> dict:
     # whole census rows: indistinguishable, with the census's signal
     assert abs(real["discriminator"]["accuracy"] - 0.5) <= 0.05, real["discriminator"]
     diffs = {(v, m): e["model"][m] - e["census"][m] for v, e in real["signal"].items() for m in LEARNERS}
-    if FULL:
-        assert max(map(abs, diffs.values())) <= 0.03, diffs
-    else:
-        assert np.mean(np.abs(list(diffs.values()))) <= 0.03, diffs
-        for v in real["signal"]:
-            assert abs(np.mean([diffs[v, m] for m in LEARNERS])) <= 0.05, (v, diffs)
+    # a variable few are asked (ENG: ~2,000 of 10,000) has a test split of ~400, sd ~0.025 a side: the mean over
+    # learners is held to 0.05 there, as every variable is at the default size
+    big = {v for v, e in real["signal"].items() if FULL and e["n"] >= 3000}
+    for (v, m), d in diffs.items():
+        if v in big:
+            assert abs(d) <= 0.03, (v, m, d)
+    assert np.mean(np.abs(list(diffs.values()))) <= 0.03, diffs
+    for v in set(real["signal"]) - big:
+        assert abs(np.mean([diffs[v, m] for m in LEARNERS])) <= 0.05, (v, diffs)
     # the census has signal to find (else the comparison above would be empty)
     assert max(e["census"]["boosting"] - e["census"]["majority"] for e in real["signal"].values()) > 0.1
 
