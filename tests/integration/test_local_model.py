@@ -76,9 +76,10 @@ def test_local_model_individuals_offline(tmp_path):
                                             if q["id"] in ("SEX", "AGER", "SCHLR", "MAR", "WKL", "WKHPR", "PINCPR")])
     form = tmp_path / "acs_core.yaml"
     form.write_text(yaml.safe_dump(core, sort_keys=False))
+    from probe import pums
+
     synthetic_pums(tmp_path / "psam.csv", n=3000)
-    assert run_probe("baselines", "build", "--pums-csv", str(tmp_path / "psam.csv"), "--name", "localcensus",
-                     "--keep-microdata").returncode == 0
+    pums.build_from_pums([tmp_path / "psam.csv"], acs, "localcensus", keep_microdata=True)  # the session's home
     db = f"sqlite:///{tmp_path / 'ind.db'}"
     r = run_probe("run", "--model", "local/smollm2-135m", "--survey", str(form), "--mode", "individuals",
                   "--samples", "2", "--seed", "3", "--db", db, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
