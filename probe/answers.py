@@ -266,5 +266,16 @@ def from_text(text: str | None, shown: list[int], option_texts: list[str]) -> An
     return Answer("text", probs, _depermute(probs, shown))
 
 
+def read(letter_probs: dict[str, float] | None, top_logprobs, text: str | None, shown: list[int],
+         option_texts: list[str], mode: str) -> Answer:
+    """A completion's answer by the campaign's answer mode: exact letter probabilities (the local model), else the
+    top-k first-token logprobs, in logprobs or auto mode; else the text."""
+    if letter_probs and mode in ("auto", "logprobs"):  # exact: no fill rule needed
+        return from_letter_probs(letter_probs, shown)
+    if top_logprobs and mode in ("auto", "logprobs"):
+        return from_logprobs(top_logprobs, shown)
+    return from_text(text, shown, option_texts)
+
+
 def _depermute(probs: list[float], shown: list[int]) -> dict[int, float]:
     return {code: p for code, p in zip(shown, probs)}

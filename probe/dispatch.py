@@ -115,24 +115,42 @@ def check_broker(broker: str) -> None:
 WAVES_PER_TASK = 4  # a task holds 4 x concurrency items, kept `concurrency` in flight: no idle gap per wave
 
 
+def waves(spec) -> int:
+    """Waves of `concurrency` items per task: one for synthetic individuals, whose items each make a call per
+    question one after another."""
+    return 1 if getattr(spec, "survey_mode", "questions") == "individuals" else WAVES_PER_TASK
+
+
+def calls_per_item(spec) -> int:
+    """Sequential model calls an item may make: one, or the longest questionnaire's questions for individuals."""
+    if getattr(spec, "survey_mode", "questions") != "individuals":
+        return 1
+    from probe import questionnaires
+
+    return max(len(questionnaires.load(n).questions) for n in spec.surveys)
+
+
 def check_timeouts(spec) -> None:
     """A task must finish inside the broker's visibility timeout, or Redis hands it to a second worker while the
     first still works on it. Its worst case: every wave of calls times out on every attempt."""
     from workers.celery_app import VISIBILITY_TIMEOUT
 
-    worst = WAVES_PER_TASK * spec.timeout_s * (spec.num_retries + 1)
-    if rpms := [m.rpm for m in spec.models if m.rpm]:  # a task's items wait for their slots (the whole fleet's)
-        worst += WAVES_PER_TASK * spec.concurrency * 60 / min(rpms)
+    n, calls = waves(spec), calls_per_item(spec)
+    worst = n * calls * spec.timeout_s * (spec.num_retries + 1)
+    if rpms := [m.rpm for m in spec.models if m.rpm]:  # a task's calls wait for their slots (the whole fleet's)
+        worst += n * calls * spec.concurrency * 60 / min(rpms)
     if worst >= VISIBILITY_TIMEOUT:
-        raise ProbeError(f"{WAVES_PER_TASK} waves x --timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts "
+        what = f"{n} waves" if calls == 1 else f"{calls} questions in turn per individual"
+        raise ProbeError(f"{what} x --timeout {spec.timeout_s:g} s x {spec.num_retries + 1} attempts "
                          f"(+ waiting for --rpm slots) = "
                          f"{worst:g} s is not below the broker's visibility timeout ({VISIBILITY_TIMEOUT} s; "
-                         "PROBE_VISIBILITY_TIMEOUT raises it)")
+                         "PROBE_VISIBILITY_TIMEOUT raises it, or lower --timeout)")
 
 
-def enqueue(broker: str, campaign_id: str, keys: Iterable[str], concurrency: int, store: Store | None = None) -> int:
-    """One task per WAVES_PER_TASK x concurrency items (keys may be streamed); returns the number of tasks sent."""
-    chunk = WAVES_PER_TASK * concurrency
+def enqueue(broker: str, campaign_id: str, keys: Iterable[str], concurrency: int, store: Store | None = None,
+            n_waves: int = WAVES_PER_TASK) -> int:
+    """One task per n_waves x concurrency items (keys may be streamed); returns the number of tasks sent."""
+    chunk = n_waves * concurrency
     app = celery_app(broker)
     n = 0
     it = iter(keys)

@@ -64,6 +64,8 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget."""
     from probe import models  # litellm is imported on first use only
 
+    if item.kind == "individual":
+        return await _individual(ctx, item)
     spec = ctx.models[item.model]
     mode = ctx.spec.answer_mode
     survey = item.kind == "survey"
@@ -112,6 +114,45 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     return result
 
 
+async def _individual(ctx: CampaignContext, item: Item) -> dict:
+    """A whole questionnaire in one conversation (probe.individuals). Every call uses the item's seed, so a
+    simulator drawing whole census rows keeps to one row; a failed call fails the individual, and its retry starts
+    over with the same answer orders and draws: an individual is stored whole or not at all."""
+    from probe import individuals, models
+
+    spec = ctx.models[item.model]
+    mode = ctx.spec.answer_mode
+    want_lp = mode in ("auto", "logprobs")
+    first_token_only = mode == "logprobs" or (mode == "auto" and models.is_offline(spec.id))
+    max_tokens = spec.max_tokens or (1 if first_token_only else 8)
+    params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
+
+    async def ask(messages: list[dict]):
+        return await models.acall(spec, messages, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
+                                  timeout=ctx.spec.timeout_s, num_retries=ctx.spec.num_retries)
+
+    response = {"messages": [], "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
+                "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
+                "attempts": item.attempts + 1}
+    try:
+        ind = await individuals.fill(ctx.surveys[item.source], ask, seed=item.seed, ordering=ctx.spec.ordering,
+                                     template=ctx.spec.template, mode=mode)
+    except models.CallError as e:
+        log.warning("item %s (individual): %s error: %s", item.key, e.kind, e)
+        response.update(error=str(e), error_kind=e.kind)
+        return {"key": item.key, "status": "failed" if e.kind == "permanent" else "retry", "response": response}
+    cs = ind.completions
+    usage = {k: sum((c.usage or {}).get(k) or 0 for c in cs) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    costs = [c.cost for c in cs if c.cost is not None]
+    response.update(messages=ind.messages, raw_text=cs[-1].text if cs else None,
+                    finish_reason=cs[-1].finish_reason if cs else None, usage=usage,
+                    cost=sum(costs) if costs else None, latency_s=sum(c.latency_s or 0 for c in cs))
+    if want_lp and any(t["mode"] == "text" for t in ind.turns):
+        params["text_fallback"] = ("LiteLLM dropped logprobs for this provider" if "logprobs" in params["dropped"]
+                                   else "some responses had no logprobs")
+    return {"key": item.key, "status": "done", "response": response, "labels": [individuals.label_row(ind)]}
+
+
 def sent_params(spec: ModelSpec, asked: dict) -> dict:
     """A response's stored params: what was sent. Each of temperature, max_tokens, seed, logprobs, top_logprobs
     holds the value that reached the provider (None, for logprobs False, when LiteLLM dropped it or it was not
@@ -128,13 +169,8 @@ def sent_params(spec: ModelSpec, asked: dict) -> dict:
 
 def _survey_label(ctx: CampaignContext, item: Item, c, mode: str) -> dict:
     shown = item.permutation
-    if c.letter_probs and mode in ("auto", "logprobs"):  # exact (the local model): no fill rule needed
-        a = answers.from_letter_probs(c.letter_probs, shown)
-    elif c.top_logprobs and mode in ("auto", "logprobs"):
-        a = answers.from_logprobs(c.top_logprobs, shown)
-    else:
-        q = ctx.surveys[item.source].question(item.item_id)
-        a = answers.from_text(c.text, shown, [q.text_of(code) for code in shown])
+    q = ctx.surveys[item.source].question(item.item_id)
+    a = answers.read(c.letter_probs, c.top_logprobs, c.text, shown, [q.text_of(code) for code in shown], mode)
     return {"labeller": "answers", "labeller_version": a.mode, "label": "invalid" if a.invalid else "answered",
             "option_code": a.option_code, "letter_probs": a.letter_probs,
             "option_probs": {str(k): v for k, v in a.option_probs.items()} if a.option_probs else None,

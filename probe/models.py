@@ -145,7 +145,13 @@ class LocalProvider(CustomLLM):
         k = max(optional_params.get("top_logprobs") or 1, 1)
         top = None
         letters = None
-        if want_lp:  # exact next-token probabilities (top-k, and every letter's from the full distribution)
+        continuing = sum(m.get("role") == "assistant" for m in messages) > 0
+        if want_lp and continuing:  # a conversation one turn on (an individual): reuse its key-value cache
+            top, letters = await self._batcher(("lpc", model), lambda lm, ps: [
+                lm.next_token_continuing(m, kk) for m, kk in ps]).submit((messages, k))
+            if max_tokens == 1:
+                return _with_letters(_fill(model_response, f"local/{model}", top[0][0], top, True), letters)
+        elif want_lp:  # exact next-token probabilities (top-k, and every letter's from the full distribution)
             top, letters = await self._batcher(("lp", model), lambda lm, ps: [
                 (top[:kk], lp) for (top, lp), (_, kk) in zip(lm.next_token([m for m, _ in ps], max(kk for _, kk in ps)), ps)
             ]).submit((messages, k))

@@ -13,12 +13,15 @@ from probe.questionnaires import Question
 from probe.spec import CampaignSpec, Ordering
 
 
+INDIVIDUAL = "individual"  # the item id of a whole-questionnaire item
+
+
 @dataclass(frozen=True)
 class WorkItem:
     key: str
     campaign_id: str
     model: str
-    kind: str  # "survey" | "refusal"
+    kind: str  # "survey" | "refusal" | "individual" (a whole questionnaire in one conversation)
     source: str  # questionnaire or prompt-set name
     item_id: str  # question id or prompt id
     sample: int
@@ -62,7 +65,8 @@ def _sources(spec: CampaignSpec, surveys: dict | None, sets: dict | None):
 
 def count(spec: CampaignSpec, surveys: dict | None = None, sets: dict | None = None) -> int:
     qs, ps = _sources(spec, surveys, sets)
-    per_model = sum(len(q.questions) for q in qs) + sum(len(p.prompts) for p in ps)
+    per_model = sum(1 if spec.survey_mode == "individuals" else len(q.questions) for q in qs)
+    per_model += sum(len(p.prompts) for p in ps)
     return per_model * spec.samples * len(spec.models)
 
 
@@ -76,6 +80,13 @@ def iter_items(spec: CampaignSpec, campaign_id: str, surveys: dict | None = None
     qs, pss = _sources(spec, surveys, sets)
     for m in spec.models:
         for q in qs:
+            if spec.survey_mode == "individuals":  # each turn's answer order derives from the item's seed
+                for s in range(spec.samples):
+                    yield WorkItem(
+                        key=item_key(campaign_id, m.id, "individual", q.name, INDIVIDUAL, s),
+                        campaign_id=campaign_id, model=m.id, kind="individual", source=q.name, item_id=INDIVIDUAL,
+                        sample=s, seed=item_seed(spec.seed, m.id, "individual", q.name, INDIVIDUAL, s))
+                continue
             for question in q.questions:
                 for s in range(spec.samples):
                     seed = item_seed(spec.seed, m.id, "survey", q.name, question.id, s)

@@ -40,14 +40,35 @@ Progress = Callable[[int, int, str], None]  # (done, total, label); bytes of CSV
 
 PUERTO_RICO = 72
 NA_TOKENS = frozenset({"", " ", "N", "NA", "NaN", "nan", "."})
-# The paper's census skip rules (process_acs.py), in order: when question A's code is in the set, questions B
-# are blanked. (Its MIL rule, `dataset.loc[AGER >= 3, 'MIL'].replace(nan, 4, inplace=True)`, changes a copy
-# and so does nothing: blank MIL is dropped, as in the paper's numbers.)
-PAPER_CENSUS_MASKS: tuple[tuple[str, frozenset[int], tuple[str, ...]], ...] = (
-    ("AGER", frozenset({1}), ("SCH", "SCHLR", "LANX")),
-    ("LANX", frozenset({2}), ("ENG",)),
-    ("AGER", frozenset({1, 2}), ("MAR", "FER")),
-)
+# The paper's census skip rules (process_acs.py) are the questionnaire's `ask_when` rules of the questions marked
+# `census_mask` (SCH, SCHLR, LANX, ENG, MAR, FER in acs2019): where the rule fails, the variable is blanked. (Its MIL
+# rule, `dataset.loc[AGER >= 3, 'MIL'].replace(nan, 4, inplace=True)`, changes a copy and so does nothing: blank MIL
+# is dropped, as in the paper's numbers.)
+
+
+def census_masks(plan: Sequence[Question]) -> list[tuple[str, dict[str, list[int]]]]:
+    """(variable, the conditions it needs) for the plan's questions marked census_mask, in form order; conditions
+    on variables not in the files are left out (they cannot be checked)."""
+    ids = {q.id for q in plan}
+    out = []
+    for q in plan:
+        if q.census_mask and q.ask_when:
+            conds = {v: c for v, c in q.ask_when.items() if v in ids}
+            if conds:
+                out.append((q.id, conds))
+    return out
+
+
+def apply_masks(codes: dict[str, np.ndarray], masks: list[tuple[str, dict[str, list[int]]]]) -> None:
+    """Blank (NaN) each masked variable where a condition variable has a code outside its rule, as the paper's
+    `dataset.loc[AGER == 1, ...] = nan`: a blank condition variable says nothing and masks nothing."""
+    for target, conds in masks:
+        skip = np.zeros(len(codes[target]), dtype=bool)
+        for var, allowed in conds.items():
+            skip |= ~np.isnan(codes[var]) & ~np.isin(codes[var], allowed)
+        codes[target][skip] = np.nan
+
+
 # The files the paper's folktables (ACSDataSource, 1-Year, person) downloads: one zip per state in its
 # state_list, which has the 50 states and Puerto Rico but not DC.
 PUMS_BASE_URL = "https://www2.census.gov/programs-surveys/acs/data/pums/{year}/1-Year"
@@ -236,12 +257,15 @@ def build_from_pums(
     *,
     year: int | None = None,
     save_to: Path | None | bool = None,
+    keep_microdata: bool = False,
 ) -> list[Baseline]:
     """PWGTP-weighted option shares from ACS PUMS person CSVs (.csv, or .zip holding them), streamed in chunks.
 
     Returns the all-rows table first, then (by_state) one table per ST, Puerto Rico left out, named NAME_ST.
     Questions whose PUMS variable is absent from the files are skipped. The tables are saved to
-    data_dir()/baselines/ unless save_to=False (or to the folder save_to names).
+    data_dir()/baselines/ unless save_to=False (or to the folder save_to names). keep_microdata also saves the
+    recoded individuals (the plan's variables, blank = 0, before any `recode.missing` fill) with their PWGTP beside
+    the all-rows table as NAME.microdata.npz (probe.microdata).
     """
     qn = as_questionnaire(questionnaire)
     if name == UNIFORM or (paths.BASELINES / f"{name}.yaml").exists():
@@ -274,8 +298,10 @@ def build_from_pums(
         raise ProbeError(f"{qn.name}: recode.missing of {', '.join(bad_missing)} is not an option code")
     if skipped := [q.id for q in qn.questions if q not in plan]:
         log.info("variables not in the PUMS file(s), skipped: %s", ", ".join(skipped))
-    masks = [(a, s, [t for t in ts if t in {q.id for q in plan}]) for a, s, ts in PAPER_CENSUS_MASKS]
-    masks = [(a, s, ts) for a, s, ts in masks if ts and a in {q.id for q in plan}]
+    masks = census_masks(plan)
+    by_id = {q.id: q for q in plan}
+    kept_codes: list[np.ndarray] = []
+    kept_weights: list[np.ndarray] = []
     needed = {q.recode.pums_var for q in plan} | {"PWGTP"} | ({"ST"} if by_state else set())
 
     k = {q.id: len(q.codes) for q in plan}
@@ -319,15 +345,15 @@ def build_from_pums(
             for q in plan:
                 codes[q.id], n_out = _recode(cols[q.recode.pums_var], q)
                 outside[q.id] += n_out
-            for a, s, targets in masks:
-                hit = np.isin(codes[a], list(s))
-                for t in targets:
-                    codes[t][hit] = np.nan
+            apply_masks(codes, masks)
+            if keep_microdata:
+                kept_codes.append(np.column_stack([codes[q.id] for q in plan]))
+                kept_weights.append(w)
             st = cols.get("ST")
             for q in plan:
                 c = codes[q.id]
                 if q.recode.missing is not None:
-                    c[np.isnan(c)] = q.recode.missing
+                    c = np.where(np.isnan(c), q.recode.missing, c)
                 ok = ~np.isnan(c)
                 lo, table = lut[q.id]
                 p = table[c[ok].astype(np.int64) - lo]
@@ -344,8 +370,9 @@ def build_from_pums(
     source = "PUMS file(s): " + ", ".join(f"{f.name} (sha256 {_sha256(f)})" for f in files)
     notes = ["Built with probe.pums.build_from_pums, the paper's method (process_acs.py, "
              "load_acs_census_responses): right-closed bins, PWGTP-weighted, blanks dropped per variable except "
-             "FER (blank = No), skip rules AGER==1 -> SCH/SCHLR/LANX blank, LANX==2 -> ENG blank, AGER<=2 -> "
-             "MAR/FER blank. Blank MIL is dropped (the paper's MIL fill-in is a no-op). PINCP without ADJINC. "
+             "FER (blank = No), the questionnaire's skip rules blanking "
+             + (", ".join(f"{t} unless {' and '.join(f'{v} in {c}' for v, c in cs.items())}" for t, cs in masks)
+                or "nothing") + ". Blank MIL is dropped (the paper's MIL fill-in is a no-op). PINCP without ADJINC. "
              "The all-rows table keeps every row (Puerto Rico too, as the paper's national figures); the state "
              "tables leave out ST 72."]
     if "COWR" in {q.id for q in plan}:
@@ -369,7 +396,8 @@ def build_from_pums(
             s, c = sums[group][q.id], counts[group][q.id]
             if s.sum() <= 0:
                 continue
-            q_masks = [f"{a} in {{{','.join(map(str, sorted(st_)))}}}" for a, st_, ts in masks if q.id in ts]
+            q_masks = [" or ".join(f"{v} in {{{','.join(map(str, sorted(set(by_id[v].codes) - set(c))))}}}"
+                                   for v, c in cs.items()) for t, cs in masks if t == q.id]
             variables[q.id] = VariableBaseline(
                 universe=_universe(q, where, q_masks), source=source,
                 year=f"ACS {year} 1-year PUMS" if year else "",
@@ -382,8 +410,14 @@ def build_from_pums(
             year=year, notes=" ".join(notes), variables=variables,
         ))
     if save_to is not False:
+        folder = None if save_to in (None, True) else Path(save_to)
         for t in tables:
-            save(t, None if save_to in (None, True) else Path(save_to))
+            save(t, folder)
+        if keep_microdata:
+            from probe import microdata
+
+            microdata.save(name, [q.id for q in plan], np.concatenate(kept_codes), np.concatenate(kept_weights),
+                           {"source": source, "year": year, "questionnaire": qn.name, "notes": notes[0]}, folder)
     return tables
 
 

@@ -36,6 +36,15 @@ class Recode(BaseModel):
         return self
 
 
+class Signal(BaseModel):
+    """The signal test's binary task for a variable (the paper's signal_test.py): y = (code >= split). Predictors
+    that the form's skip logic ties to the target are dropped automatically; `drop` names any others."""
+
+    model_config = ConfigDict(extra="forbid")
+    split: int
+    drop: list[str] = []
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -45,6 +54,13 @@ class Question(BaseModel):
     asked_if: str = "always asked"
     ordered: bool = False  # options form an ordinal scale (ages, income bands): Wasserstein distance applies
     recode: Recode | None = None
+    # The form's skip rule as data: asked only when every named earlier question's answer is among the codes
+    # listed (a question answered invalidly, or itself not asked, fails the rule). None: always asked.
+    ask_when: dict[str, list[int]] | None = None
+    # The PUMS builder blanks this variable where ask_when fails (the paper's census masks, process_acs.py);
+    # without it the census file's own blanks stand (its universes match the form's closely, not exactly).
+    census_mask: bool = False
+    signal: Signal | None = None  # the whole-questionnaire signal test's binary target for this variable
 
     @model_validator(mode="after")
     def _options(self):
@@ -64,6 +80,10 @@ class Question(BaseModel):
     def codes(self) -> list[int]:
         return [o.code for o in self.options]
 
+    def asked(self, answers: dict) -> bool:
+        """Whether the form asks this question, given the answers so far ({VAR: code or None})."""
+        return all(answers.get(var) in codes for var, codes in (self.ask_when or {}).items())
+
     def text_of(self, code: int) -> str:
         return next(o.text for o in self.options if o.code == code)
 
@@ -80,6 +100,22 @@ class Questionnaire(BaseModel):
         ids = [q.id for q in self.questions]
         if dup := {i for i in ids if ids.count(i) > 1}:
             raise ValueError(f"duplicate question id {sorted(dup)}")
+        seen: dict[str, Question] = {}
+        for q in self.questions:
+            for var, codes in (q.ask_when or {}).items():
+                if var not in seen:
+                    raise ValueError(f"{q.id}: ask_when names '{var}', which is not an earlier question")
+                if bad := set(codes) - set(seen[var].codes):
+                    raise ValueError(f"{q.id}: ask_when codes {sorted(bad)} are not options of {var}")
+            if q.census_mask and not q.ask_when:
+                raise ValueError(f"{q.id}: census_mask needs an ask_when rule")
+            seen[q.id] = q
+        for q in self.questions:
+            if q.signal is not None:
+                if q.signal.split not in q.codes or q.signal.split == min(q.codes):
+                    raise ValueError(f"{q.id}: signal.split {q.signal.split} must be an option code above the lowest")
+                if bad := set(q.signal.drop) - set(ids):
+                    raise ValueError(f"{q.id}: signal.drop names unknown questions {sorted(bad)}")
         return self
 
     def question(self, qid: str) -> Question:

@@ -17,6 +17,10 @@ that have one, logprobs and exact; None when all were read from text) and invali
 invalid_reasons (summed), answer_modes ({logprobs, exact, text} -> answers read that way), fallback_to_text (answers
 asked in logprobs or auto mode but read from the text: LiteLLM dropped logprobs for the provider, or the response had
 none) and dropped_params (parameter -> answers whose call LiteLLM sent without it, e.g. seed).
+Synthetic individuals (--mode individuals): per survey `individuals` with n_individuals, microdata (the census table,
+or None with `note` "no microdata ..."), census {name, records, source, year}, variables, seeds,
+signal.<VAR>.{n, predictors, model, census} (each {majority, naive_bayes, logistic, boosting}: mean accuracy over
+seeds) and discriminator {accuracy, ci95, per_seed, n_model, n_census, seeds} (probe.individual_tests).
 Baselines: --baseline, else the campaign's, else spec.DEFAULT_BASELINES (uniform, us_2019). A default population that
 does not fit a survey's questionnaire (us_2019 is for acs2019) is left out of that survey; any other is an error.
 """
@@ -58,18 +62,23 @@ class QuestionData:
         return np.asarray(self.option_probs, dtype=float).reshape(-1, len(self.question.options))
 
 
-def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None) -> tuple[dict, dict]:
+def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None,
+            individuals: dict | None = None) -> tuple[dict, dict]:
     """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts).
 
     prompts: (questionnaires, prompt sets) by name, as campaigns.prompts_of gives them (the campaign's stored
-    content); read from the store when not given."""
+    content); read from the store when not given. A whole-questionnaire item (kind "individual") adds each asked
+    question's answer to that question's QuestionData, and, when `individuals` is given, its answers
+    ({VAR: code or None}) to individuals[model][survey] (a list); pending or failed individuals count nowhere."""
     qcache, pcache = prompts or campaigns.prompts_of(store.campaign(campaign_id))
     labels = store.labels(campaign_id)
     surveys: dict = defaultdict(lambda: defaultdict(dict))
     refusals: dict = defaultdict(lambda: defaultdict(list))
     for item, resp in store.rows(campaign_id):
         labs = labels.get(item.key, {})
-        if item.kind == "survey":
+        if item.kind == "individual":
+            _add_individual(surveys, individuals, qcache[item.source], item, labs.get("individual"), resp)
+        elif item.kind == "survey":
             q = qcache[item.source].question(item.item_id)
             d = surveys[item.model][item.source].setdefault(q.id, QuestionData(q))
             lab = labs.get("answers")
@@ -98,6 +107,28 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
                 "reason": lab.reason if lab else None,
             })
     return surveys, refusals
+
+
+def _add_individual(surveys, individuals, qq, item, lab, resp) -> None:
+    from probe.individuals import answers_of
+
+    if item.status != "done" or lab is None or lab.turns is None:
+        return
+    for t in lab.turns:
+        q = qq.question(t["q"])
+        d = surveys[item.model][item.source].setdefault(q.id, QuestionData(q))
+        d.modes[t["mode"]] += 1
+        if t.get("letter_mass") is not None:
+            d.letter_mass.append(t["letter_mass"])
+        if t["letter_probs"] is None:
+            d.invalid += 1
+            d.invalid_reasons[reason_kind(t.get("reason"))] += 1
+            continue
+        probs = dict(zip(t["shown"], t["letter_probs"]))
+        d.option_probs.append([probs.get(c, 0.0) for c in q.codes])
+        d.letter_probs.append(t["letter_probs"])
+    if individuals is not None:
+        individuals.setdefault(item.model, {}).setdefault(item.source, []).append(answers_of(qq, lab.turns))
 
 
 def reason_kind(reason: str | None) -> str:
@@ -277,9 +308,36 @@ def _load_baselines(names: list[str], questionnaire, strict: set[str]) -> dict:
     return out
 
 
+NO_MICRODATA = ("no microdata: name a census table with `probe report ID --microdata NAME`, or compare with a "
+                "baseline built with `probe baselines build ... --keep-microdata`")
+
+
+def census_table(explicit: str | None, baseline_names: list[str]) -> str | None:
+    """The census microdata the whole-questionnaire tests compare with: the one named, else the first of the
+    report's baselines that has microdata beside it; None (no guessing) when neither."""
+    from probe import microdata
+
+    if explicit:
+        microdata.load(explicit)  # a clear error when it is not there
+        return explicit
+    return next((b for b in baseline_names if microdata.exists(b)), None)
+
+
+def individuals_section(qq, rows: list[dict], table: str | None, n_seeds: int) -> dict:
+    """Synthetic individuals' signal and discriminator tests (probe.individual_tests), or why there are none."""
+    out: dict = {"n_individuals": len(rows), "microdata": table}
+    if table is None:
+        return out | {"note": NO_MICRODATA, "signal": None, "discriminator": None}
+    from probe import individual_tests, microdata
+
+    return out | individual_tests.run(qq, rows, microdata.load(table), n_seeds=n_seeds)
+
+
 def build(store: Store, campaign_id: str, baseline_names: list[str] | None = None, states: bool = False,
-          n_boot: int = analysis.N_BOOT) -> dict:
-    """The report dict; states=True adds every available state table (NAME_ST) to the baselines."""
+          n_boot: int = analysis.N_BOOT, microdata: str | None = None, n_seeds: int | None = None) -> dict:
+    """The report dict; states=True adds every available state table (NAME_ST) to the baselines. For a campaign of
+    synthetic individuals (--mode individuals) each survey also gets `individuals`: the signal and discriminator
+    tests against the census microdata `microdata` names (else the first baseline with microdata)."""
     from probe import baselines as bl
     from probe import spend
 
@@ -289,7 +347,9 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
     if states:
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
     prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
-    surveys, refusals = collect(store, campaign_id, prompts)
+    inds: dict = {}
+    surveys, refusals = collect(store, campaign_id, prompts, individuals=inds)
+    table = census_table(microdata, names) if spec.get("survey_mode") == "individuals" else None
     labeller = store.refusal_labeller(campaign_id) if refusals else None
     questionnaire_of = prompts[0]
     progress = store.progress(campaign_id)
@@ -331,6 +391,11 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
                 qs[v].update(extra)
             entry["surveys"][sname] = {"questions": qs, "summary": survey_summary(qs, list(loaded), qdata.values()),
                                        "analysis": summary}
+            if spec.get("survey_mode") == "individuals":
+                from probe.individual_tests import N_SEEDS
+
+                entry["surveys"][sname]["individuals"] = individuals_section(
+                    qq, inds.get(m, {}).get(sname, []), table, n_seeds or N_SEEDS)
         for pname, rows in refusals.get(m, {}).items():
             entry["refusals"][pname] = refusal_stats(rows, labeller)
         report["models"][m] = entry

@@ -154,3 +154,35 @@ def refusal_figure(pname: str, models: list[tuple[str, dict, dict]]) -> str:
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return _img(fig, f"refusal rates for {pname}", "refusals")
+
+
+def individuals_figure(model: str, ind: dict) -> str:
+    """Synthetic individuals: per variable, the signal test's best learner on the model's individuals and on the
+    census beside the majority-class rate; and the discriminator's accuracy with its interval against 0.5."""
+    sig = ind["signal"]
+    vars_ = [v for v, e in sig.items() if e["model"].get("majority") is not None]
+    n = len(vars_)
+    fig = _figure(11, 1.4 + 0.32 * max(n, 1))
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 1])
+    y = list(range(n))[::-1]
+    best = [max(sig[v]["model"][m] for m in ("naive_bayes", "logistic", "boosting")) for v in vars_]
+    census = [max((sig[v]["census"][m] or 0) for m in ("naive_bayes", "logistic", "boosting")) for v in vars_]
+    ax1.barh([i + 0.2 for i in y], best, 0.4, color=MODEL_COLOURS[0], label=f"{tex(short(model, 30))} (best learner)")
+    ax1.barh([i - 0.2 for i in y], census, 0.4, color=POP_COLOURS[1], label="census (best learner)")
+    ax1.scatter([sig[v]["model"]["majority"] for v in vars_], [i + 0.2 for i in y], marker="|", s=120, c="k",
+                label="majority class", zorder=3)
+    ax1.scatter([sig[v]["census"]["majority"] or 0 for v in vars_], [i - 0.2 for i in y], marker="|", s=120, c="k",
+                zorder=3)
+    ax1.set_yticks(y, vars_)
+    ax1.set_xlim(0.4, 1.0)
+    ax1.set_xlabel("signal test: accuracy predicting the variable from the other answers")
+    ax1.legend(fontsize=7, loc="lower right")
+    d = ind["discriminator"]
+    lo, hi = d["ci95"] if d["ci95"][0] is not None else (d["accuracy"], d["accuracy"])
+    ax2.errorbar([0], [d["accuracy"]], yerr=[[d["accuracy"] - lo], [hi - d["accuracy"]]], fmt="o",
+                 color=MODEL_COLOURS[0], capsize=6)
+    ax2.axhline(0.5, color="k", lw=0.8, ls="--")
+    ax2.set_ylim(0.4, 1.0)
+    ax2.set_xticks([])
+    ax2.set_title("discriminator accuracy\n(0.5 = indistinguishable)", fontsize=8)
+    return _img(fig, f"{model}: signal and discriminator tests", "individuals")

@@ -114,6 +114,7 @@ def expected_figures(report: dict) -> int:
     for rows in _surveys(report).values():
         n += 1 + len({v for _, _, s in rows for v in s["questions"]})
         n += sum(1 for _, _, s in rows if s.get("analysis", {}).get("ranking"))
+        n += sum(1 for _, _, s in rows if (s.get("individuals") or {}).get("discriminator"))
     from probe.compliance_figure import has_curve
 
     sets: dict[str, list] = {}
@@ -306,6 +307,28 @@ def _refusals(report: dict) -> list[str]:
     return out
 
 
+def _individuals(sname: str, rows: list[tuple[str, dict, dict]]) -> list[str]:
+    """Synthetic individuals (--mode individuals): the signal and discriminator tests against census microdata."""
+    from probe.report_figures import individuals_figure
+
+    out = []
+    for name, m, s in rows:
+        ind = s.get("individuals")
+        if ind is None:
+            continue
+        out.append(f"<h3>{escape(sname)} · {escape(name)}: synthetic individuals ({ind['n_individuals']})</h3>")
+        if not ind.get("discriminator"):
+            out.append(f"<p class=\"caption\">{escape(ind.get('note') or 'no individuals to test')}</p>")
+            continue
+        c, d = ind["census"], ind["discriminator"]
+        out.append(f"<p class=\"caption\">Compared with census microdata <b>{escape(c['name'])}</b> ({c['records']:,} "
+                   f"records; {escape(str(c.get('source') or ''))}) on {len(ind['variables'])} variables: "
+                   f"{escape(', '.join(ind['variables']))}. Discriminator accuracy {_f(d['accuracy'])} "
+                   f"(95% CI {_ci(d['ci95'])}, {d['seeds']} seeds; 0.5 = indistinguishable).</p>")
+        out.append(individuals_figure(name, ind))
+    return out
+
+
 def html(report: dict) -> str:
     """The whole report as one HTML page with embedded PNG figures."""
     c = report["campaign"]
@@ -329,6 +352,7 @@ def html(report: dict) -> str:
     for sname, rows in surveys.items():
         body += _overview(sname, rows)
         body += _divergence(rows)
+        body += _individuals(sname, rows)
         body += _questions(sname, rows)
     body += _refusals(report)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

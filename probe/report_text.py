@@ -180,6 +180,36 @@ def survey_rows(q: dict, baselines: list[str]) -> list[str]:
             f"{q['distribution'][top]:.2f} {top}" if top else "–"]
 
 
+def individuals_lines(ind: dict) -> tuple[str, list[list[str]]]:
+    """(a sentence on the census compared and the discriminator, signal-test rows) for synthetic individuals."""
+    if not ind.get("discriminator"):
+        return f"{ind['n_individuals']} synthetic individuals; {ind.get('note') or 'nothing to test'}.", []
+    c, d = ind["census"], ind["discriminator"]
+    head = (f"{ind['n_individuals']} synthetic individuals against census microdata {c['name']} ({c['records']:,} "
+            f"records) on {len(ind['variables'])} variables. Discriminator (gradient boosting, model vs an equal-sized "
+            f"PWGTP-weighted census draw): accuracy {fmt(d['accuracy'])} (95% CI {ci(d['ci95'])}, {d['seeds']} seeds;"
+            " 0.5 = indistinguishable).")
+    rows = []
+    for v, e in ind["signal"].items():
+        rows.append([v, str(e["n"]), *(f"{fmt(e['model'].get(m))} / {fmt(e['census'].get(m))}"
+                                       for m in ("majority", "naive_bayes", "logistic", "boosting"))])
+    return head, rows
+
+
+SIGNAL_COLUMNS = ["variable", "n", "majority", "naive Bayes", "logistic", "boosting"]
+
+
+def individuals_markdown(ind: dict) -> list[str]:
+    head, rows = individuals_lines(ind)
+    out = ["#### Synthetic individuals", "", head, ""]
+    if rows:
+        out += ["Signal test: accuracy predicting each variable from the other answers, model / census "
+                f"(mean over {ind['seeds']} 80/20 splits).", "",
+                "| " + " | ".join(SIGNAL_COLUMNS) + " |", "|---" * len(SIGNAL_COLUMNS) + "|",
+                *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return out
+
+
 def markdown(report: dict) -> str:
     c = report["campaign"]
     lines = [f"# Campaign {c['id']}", "",
@@ -215,6 +245,8 @@ def markdown(report: dict) -> str:
                           ""]
             if s.get("analysis"):
                 lines += _ranking_markdown(s["analysis"])
+            if s.get("individuals") is not None:
+                lines += individuals_markdown(s["individuals"])
         for pname, r in m["refusals"].items():
             lines += [f"### Refusals {pname}", "",
                       f"Refusal rate {fmt(r['refusal_rate'])} (95% CI {ci(r['ci95'])}), {r['refusals']} of {r['n']}; "

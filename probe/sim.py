@@ -7,6 +7,10 @@ Model ids: `sim/uniform`, or comma-separated settings, e.g. `sim/a_bias=0.4,pref
                  the preference over option *texts*: none; a fixed random one drawn from N (a Dirichlet(1)
                  draw keyed by each option's text); the first option shown; or a population baseline's shares.
 - refusal_rate=R each probe prompt is refused with probability R (independently per sample).
+- individuals=NAME  answer as one census person of the microdata table NAME (`probe baselines build --name NAME
+                 --keep-microdata`), drawn PWGTP-weighted by the request's seed; with `--mode individuals` every turn
+                 of an individual shares the item's seed, so the synthetic individual is that census row. (The
+                 independent counterpart, right marginals and no joint structure, is prefer=baseline:NAME.)
 Survey answers come with exact letter probabilities as first-token logprobs, and a letter drawn with the
 request's seed as text, so both answer modes see the same respondent. Reports mark these models as simulators.
 """
@@ -46,9 +50,12 @@ class Behaviour:
     a_bias: float = 0.0
     prefer: str = "uniform"
     refusal_rate: float = 0.0
+    individuals: str | None = None  # a microdata table: answer as one of its census rows (drawn by the request seed)
 
     @property
     def label(self) -> str:
+        if self.individuals:
+            return f"simulator(individuals={self.individuals}: whole census rows, PWGTP-weighted)"
         return f"simulator(a_bias={self.a_bias}, prefer={self.prefer}, refusal_rate={self.refusal_rate})"
 
 
@@ -66,12 +73,16 @@ def parse(name: str) -> Behaviour:
                 fields[key] = float(value)
                 if not 0 <= fields[key] <= 1:
                     raise ValueError
+            elif key == "individuals":
+                if not re.fullmatch(r"[a-z0-9_\-]+", value):
+                    raise ValueError
+                fields[key] = value
             elif key == "prefer":
                 if not (value in ("uniform", "first") or re.fullmatch(r"seed:\d+|baseline:[\w\-]+", value)):
                     raise ValueError
                 fields[key] = value
             else:
-                raise ProbeError(f"sim model 'sim/{name}': unknown setting '{key}' (a_bias, prefer, refusal_rate)")
+                raise ProbeError(f"sim model 'sim/{name}': unknown setting '{key}' (a_bias, prefer, refusal_rate, individuals)")
         except ValueError:
             raise ProbeError(f"sim model 'sim/{name}': bad value for {key}: '{value}'") from None
     return Behaviour(**fields)
@@ -140,6 +151,8 @@ def respond(b: Behaviour, prompt: str, seed: int | None) -> tuple[str, list[tupl
     """(text, first-token top logprobs or None) for one request."""
     rng = random.Random(f"{seed}|{prompt}") if seed is not None else random.Random()
     item = parse_item(prompt)
+    if b.individuals and item is not None:
+        return _row_answer(b.individuals, seed, *item)
     if item is not None:
         probs = letter_probs(b, *item)
         letter = rng.choices(LETTERS[: len(probs)], weights=probs)[0]
@@ -148,3 +161,38 @@ def respond(b: Behaviour, prompt: str, seed: int | None) -> tuple[str, list[tupl
     if rng.random() < b.refusal_rate:
         return rng.choice(REFUSALS), None
     return rng.choice(COMPLIANCES), None
+
+
+# ---- sim/individuals=NAME: whole census rows --------------------------------------------------------------------
+
+DONT_KNOW = ("I don't know.", [("I", math.log(0.9)), ("Sorry", math.log(0.1))])  # no option letter: invalid
+
+
+@lru_cache(maxsize=8)
+def _table(name: str):
+    """(microdata, cumulative weights, {question text: (VAR, questionnaire question)})."""
+    import numpy as np
+
+    from probe import microdata, questionnaires
+
+    md = microdata.load(name)
+    qn = questionnaires.load(md.meta.get("questionnaire") or "acs2019")
+    by_text = {q.text: q for q in qn.questions if q.id in md.variables}
+    return md, np.cumsum(md.weights), by_text
+
+
+def _row_answer(name: str, seed: int | None, question: str, options: list[str]):
+    """The answer of the census row this request's seed draws (PWGTP-weighted): the same row for every request with
+    the same seed, so one individual's turns (which share the item's seed) answer as one person. A question the
+    row leaves blank, or one the table does not have, gets an answer with no option letter (invalid, blank)."""
+    import numpy as np
+
+    md, cum, by_text = _table(name)
+    u = random.Random(f"individuals|{name}|{seed}").random()
+    row = int(np.searchsorted(cum, u * cum[-1], side="right"))
+    q = by_text.get(question)
+    code = int(md.codes[row, md.variables.index(q.id)]) if q is not None else 0
+    if code == 0 or q.text_of(code) not in options:
+        return DONT_KNOW
+    i = options.index(q.text_of(code))
+    return LETTERS[i], [(LETTERS[j], 0.0 if j == i else -30.0) for j in range(len(options))]

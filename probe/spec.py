@@ -11,6 +11,9 @@ from probe.datafiles import load_yaml
 
 Ordering = Literal["random", "fixed", "reversed"]
 AnswerMode = Literal["auto", "logprobs", "text"]
+# questions: each (question, sample) is its own one-question conversation; individuals: each sample is one synthetic
+# individual filling in the whole questionnaire in one conversation, with the form's skip rules (the paper's Section 5)
+SurveyMode = Literal["questions", "individuals"]
 # The populations a report compares with unless told otherwise: answering at random, and the US population (the
 # paper's question is whether a model answers like the population). A default that does not fit a questionnaire
 # (us_2019 is for acs2019) is left out of that survey's comparisons; one named on purpose that does not fit is an error.
@@ -56,6 +59,7 @@ class CampaignSpec(BaseModel):
     ordering: Ordering = "random"
     template: str = "paper"
     answer_mode: AnswerMode = "auto"
+    survey_mode: SurveyMode = "questions"
     baselines: list[str] = list(DEFAULT_BASELINES)
     concurrency: int = Field(32, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
@@ -74,6 +78,8 @@ class CampaignSpec(BaseModel):
     def _something(self):
         if not self.surveys and not self.refusals:
             raise ValueError("a campaign needs at least one --survey or --refusals set")
+        if self.survey_mode == "individuals" and not self.surveys:
+            raise ValueError("--mode individuals needs a --survey")
         return self
 
     @field_validator("template")

@@ -79,7 +79,7 @@ def orphans(store: Store, broker: str, campaign_id: str, live: dict[str, set[str
 
 def reenqueue(store: Store, broker: str, campaign_id: str, keys: list[str]) -> int:
     spec = CampaignSpec.model_validate(store.campaign(campaign_id).spec)
-    return dispatch.enqueue(broker, campaign_id, keys, spec.concurrency, store=store)
+    return dispatch.enqueue(broker, campaign_id, keys, spec.concurrency, store=store, n_waves=dispatch.waves(spec))
 
 
 def heal(store: Store, broker: str, grace_s: float = GRACE_S) -> dict[str, int]:

@@ -89,6 +89,7 @@ def build(
     survey: SurveyOpt = "acs2019",
     column_map: Annotated[Path | None, typer.Option("--column-map", help="YAML {PUMS_VAR: column | {column, values, prefix}} for files not in PUMS layout.")] = None,
     chunksize: Annotated[int, typer.Option("--chunksize", min=1000, help="Rows per chunk.")] = 100_000,
+    keep_microdata: Annotated[bool, typer.Option("--keep-microdata", help="Also keep the recoded individuals (the questionnaire's variables and PWGTP) as NAME.microdata.npz, for the signal and discriminator tests and sim/individuals=NAME.")] = False,
 ) -> None:
     """Build PWGTP-weighted shares from PUMS microdata, as the paper does, and save them under the data dir."""
     import yaml
@@ -129,7 +130,8 @@ def build(
             bar.update(task, completed=done, total=total, description=f"read {label}")
 
         tables = pums.build_from_pums(
-            files, qn, name, by_state=by_state, column_map=cmap, chunksize=chunksize, progress=rd, year=year
+            files, qn, name, by_state=by_state, column_map=cmap, chunksize=chunksize, progress=rd, year=year,
+            keep_microdata=keep_microdata,
         )
     where = baselines.user_dir()
     main = tables[0]
@@ -138,6 +140,10 @@ def build(
         + (f", and {len(tables) - 1} state tables ({tables[1].name} ...)" if len(tables) > 1 else "")
         + f"; saved in {where}"
     )
+    if keep_microdata:
+        from probe import microdata
+
+        out.print(f"kept microdata {microdata.load(name).describe()}")
     if missing := [q.id for q in qn.questions if q.id not in main.variables]:
         out.print(f"not in the file(s): {', '.join(missing)}")
 

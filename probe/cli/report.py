@@ -54,6 +54,8 @@ def _tables(report: dict) -> None:
             for line in answer_warnings(sm):
                 out.print(f"[yellow]warning: {escape(line)}[/]", highlight=False)
             _ranking(model, s.get("analysis"))
+            if s.get("individuals") is not None:
+                _individuals(model, s["individuals"])
         for pname, r in m["refusals"].items():
             t = Table(title=f"{model} · refusals {pname}: rate {fmt(r['refusal_rate'])} {ci(r['ci95'])}")
             for col in REFUSAL_COLUMNS:
@@ -63,6 +65,20 @@ def _tables(report: dict) -> None:
             out.print(t)
             for line in refusal_notes(r):
                 out.print(line, highlight=False)
+
+
+def _individuals(model: str, ind: dict) -> None:
+    from probe.report_text import SIGNAL_COLUMNS, individuals_lines
+
+    head, rows = individuals_lines(ind)
+    out.print(escape(head), highlight=False)
+    if rows:
+        t = Table(title=f"{model} · signal test, model / census (accuracy)")
+        for col in SIGNAL_COLUMNS:
+            t.add_column(col, justify="left" if col == "variable" else "right")
+        for r in rows:
+            t.add_row(*r)
+        out.print(t)
 
 
 def _ranking(model: str, a: dict | None) -> None:
@@ -86,6 +102,7 @@ def report(
     format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | html")] = "table",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Compare with these populations (default: the campaign's).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    microdata: Annotated[str | None, typer.Option("--microdata", help="Census microdata for the signal and discriminator tests of --mode individuals campaigns (a table built with `probe baselines build ... --keep-microdata`; default: the first baseline that has one).")] = None,
     states: Annotated[bool, typer.Option("--states", help="Also compare with every available state baseline (NAME_ST tables from `probe baselines build --by-state`).")] = False,
     db: DbOpt = None,
 ) -> None:
@@ -96,7 +113,7 @@ def report(
 
     if format not in ("table", "json", "markdown", "html"):
         raise ProbeError(f"--format: '{format}' is not one of table, json, markdown, html")
-    data = rep.build(open_store(db_url(db)), campaign_id, baseline, states=states)
+    data = rep.build(open_store(db_url(db)), campaign_id, baseline, states=states, microdata=microdata)
     if format == "table" and out_file is None:
         _tables(data)
         return

@@ -35,6 +35,7 @@ def run(
     temperature: Annotated[float, typer.Option(min=0, max=2)] = 1.0,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
     answer_mode: Annotated[str, typer.Option("--answer-mode", help="auto | logprobs | text.")] = "auto",
+    mode: Annotated[str, typer.Option("--mode", help="questions (each question alone) | individuals (each sample fills in the whole questionnaire in one conversation, with its skip rules).")] = "questions",
     template: Annotated[str, typer.Option(help="Survey prompt template (paper, acs-context, household, interview, no-system).")] = "paper",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Population baselines the report compares with (default: uniform and us_2019).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight (per task on the fleet).")] = 32,
@@ -78,14 +79,17 @@ def run(
                                   price_in=price_in, price_out=price_out)
                         for m in (model or [DEFAULT_MODEL])],
                 surveys=survey or ([] if refusals else ["acs2019"]), refusals=refusals or [], samples=samples,
-                seed=seed, ordering=ordering, template=template, answer_mode=answer_mode,
+                seed=seed, ordering=ordering, template=template, answer_mode=answer_mode, survey_mode=mode,
                 baselines=baseline or list(DEFAULT_BASELINES), concurrency=concurrency, timeout_s=timeout,
                 target_ci=target_ci, max_samples=max_samples,
                 max_cost=max_cost, cache=not no_cache,
             )
         except ValidationError as e:
             x = e.errors()[0]
-            raise ProbeError(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}") from None
+            flag = {"survey_mode": "mode"}.get(".".join(map(str, x["loc"])), ".".join(map(str, x["loc"])))
+            if not flag:  # a rule across flags: its message names them
+                raise ProbeError(x["msg"].removeprefix("Value error, ")) from None
+            raise ProbeError(f"--{flag.replace('_', '-')}: {x['msg']}") from None
     broker = broker_url(broker)
     if broker:
         dispatch.check_broker(broker)  # before anything is written
@@ -120,7 +124,7 @@ def drive(store, cid: str, spec: CampaignSpec, broker: str | None, no_wait: bool
         n = store.campaign(cid).n_items
         if broker:
             tasks = dispatch.enqueue(broker, cid, store.iter_keys(cid, "pending"),
-                                     spec.concurrency, store=store)
+                                     spec.concurrency, store=store, n_waves=dispatch.waves(spec))
             enqueued = True
             err.print(f"enqueued {tasks} tasks on {dispatch._redact(broker)}")
             if not no_wait:

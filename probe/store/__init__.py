@@ -372,9 +372,9 @@ class Store:
 
 
 REFUSAL = "refusal"  # the labeller of refusal-probe labels (probe.labelling.LABELLER); one row per version
-SINGLE = ("answers", "gold")  # labellers with one row per item: a new version replaces the old
+SINGLE = ("answers", "gold", "individual")  # labellers with one row per item: a new version replaces the old
 LABEL_COLUMNS = ("labeller", "labeller_version", "label", "option_code", "option_probs", "letter_probs", "p_refusal",
-                 "letter_mass", "reason", "fallback")
+                 "letter_mass", "reason", "fallback", "turns")
 
 
 def _write_labels(session: Session, labels: list[dict]) -> None:

@@ -23,7 +23,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001"
 # The newest revision, so that opening a store already at head is one query with no Alembic import (~0.2 s of
 # every command's start); tests/unit/test_migrations.py checks it against the scripts.
-HEAD = "0005"
+HEAD = "0006"
 _PG_LOCK_ID = 0x70726F6265  # "probe": one advisory lock id for every probe store
 
 

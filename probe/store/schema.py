@@ -102,6 +102,7 @@ class Label(Base):
     letter_mass: Mapped[float | None] = mapped_column(Float)  # survey: first-token probability on option letters
     reason: Mapped[str | None] = mapped_column(Text)  # why a label is invalid / no_content / missing
     fallback: Mapped[str | None] = mapped_column(String(100))  # the labeller_version whose label stands in for this one
+    turns: Mapped[list | None] = mapped_column(JSON)  # an individual's turns in order (probe.individuals)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -60,3 +60,37 @@ def test_batched_decoding_does_not_depend_on_the_batch():
     assert together[1] == alone[0]
     sampled = lm.generate([a, b], 12, 1.0, [5, 9])
     assert lm.generate([a, b], 12, 1.0, [5, 9]) == sampled  # seeded per row: the same request, the same text
+
+
+def test_local_model_individuals_offline(tmp_path):
+    """Two synthetic individuals from the real model, on a six-question form cut from acs2019 (its skip rules
+    included, to keep this test short), compared with a synthetic census: the report has both tests."""
+    import yaml
+
+    from probe import questionnaires
+    from tests.unit.test_individual_tests import synthetic_pums
+
+    acs = questionnaires.load("acs2019")
+    core = acs.model_dump(exclude_none=True)
+    core.update(name="acs_core", questions=[q for q in core["questions"]
+                                            if q["id"] in ("SEX", "AGER", "SCHLR", "MAR", "WKL", "WKHPR", "PINCPR")])
+    form = tmp_path / "acs_core.yaml"
+    form.write_text(yaml.safe_dump(core, sort_keys=False))
+    from probe import pums
+
+    synthetic_pums(tmp_path / "psam.csv", n=3000)
+    pums.build_from_pums([tmp_path / "psam.csv"], acs, "localcensus", keep_microdata=True)  # the session's home
+    db = f"sqlite:///{tmp_path / 'ind.db'}"
+    r = run_probe("run", "--model", "local/smollm2-135m", "--survey", str(form), "--mode", "individuals",
+                  "--samples", "2", "--seed", "3", "--db", db, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+                  timeout=600)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip().splitlines()[-1]
+    rep = json.loads(run_probe("report", cid, "--db", db, "--format", "json", "--microdata", "localcensus").stdout)
+    s = rep["models"]["local/smollm2-135m"]["surveys"]["acs_core"]
+    assert rep["campaign"]["status"] == {"done": 2, "failed": 0, "pending": 0}
+    assert s["questions"]["SEX"]["n"] == 2 and s["questions"]["AGER"]["n"] == 2
+    ind = s["individuals"]
+    assert ind["n_individuals"] == 2 and ind["microdata"] == "localcensus"
+    assert set(ind["signal"]) >= {"SEX", "SCHLR", "MAR", "PINCPR"}
+    assert ind["discriminator"]["n_model"] == 2 and 0 <= ind["discriminator"]["accuracy"] <= 1
