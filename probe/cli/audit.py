@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from probe.cli.common import BrokerOpt, DbOpt, broker_url, db_url, err, out, quiet_logs
+from probe.cli.common import BrokerOpt, DbOpt, broker_url, db_url, err, out, quiet_logs, write_text_out
 
 app = typer.Typer(name="audit", help="Periodic model audits: scheduled campaigns, history, drift reports.",
                   no_args_is_help=True)
@@ -33,12 +33,7 @@ def _fmt(fmt: str, allowed: tuple[str, ...]) -> None:
 
 
 def _write(text: str, out_file: Path | None) -> None:
-    if out_file:
-        tmp = out_file.with_name(out_file.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_file)
-    else:
-        print(text)
+    write_text_out(text, out_file)
 
 
 def _view(a, runs: list[dict] | None = None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -49,3 +50,13 @@ def progress_bar(label: str) -> "Progress":
 
     return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err, transient=True, disable=not err.is_terminal)
+
+
+def write_text_out(text: str, out_file: Path | None) -> None:
+    """`text` to `out_file` (whole or not at all: written beside it, then moved), else to stdout."""
+    if out_file:
+        tmp = out_file.with_name(out_file.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out_file)
+    else:
+        print(text)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from probe.cli.common import DbOpt, db_url, out
+from probe.cli.common import DbOpt, db_url, out, write_text_out
 
 
 def _tables(report: dict) -> None:
@@ -131,12 +131,7 @@ def report(
         from probe.report_text import markdown
 
         text = markdown(data)
-    if out_file:
-        tmp = out_file.with_name(out_file.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out_file)
-    else:
-        print(text)
+    write_text_out(text, out_file)
 
 
 def register(app: typer.Typer) -> None:

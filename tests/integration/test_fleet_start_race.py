@@ -7,7 +7,7 @@ file): one process migrates, the others find the schema at head, nobody crashes.
   above seldom meet inside the migration: `probe run` checks the broker before it opens the store);
 - four `probe db upgrade` at once.
 
-PROBE_TEST_RACE_ROUNDS sets the worker + run rounds (default 5: each costs 12-30 s on a loaded 2-core box, two
+PROBE_TEST_RACE_ROUNDS sets the worker + run rounds (default 3: each costs 12-30 s on a loaded 2-core box, two
 LiteLLM imports; the issue asks for 20, which takes 5-6 min per store)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.fleet import FAST, stop, wait_until
 
 pytestmark = pytest.mark.fleet
 
-ROUNDS = int(os.environ.get("PROBE_TEST_RACE_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("PROBE_TEST_RACE_ROUNDS", "3"))
 HEAD_LINE = re.compile(r"^(\d{4}) \(head (\d{4})\)$")
 
 

@@ -233,8 +233,11 @@ def test_embedded_cancel_from_another_process_then_resume(tmp_path, db_url, slow
     assert state(db_url, cid) == "done"
 
 
-@pytest.mark.parametrize("processes", [None, "1"], ids=["forked", "one-process"])
-def test_sigint_pauses_an_embedded_run_and_resume_completes_it(tmp_path, db_url, slow_server, processes):
+# Forked and single-process runs, one store each (the four-way product doubled the time and found nothing more).
+@pytest.mark.parametrize("store,processes", [("sqlite", None), ("postgresql", "1")],
+                         ids=["sqlite-forked", "postgresql-one-process"])
+def test_sigint_pauses_an_embedded_run_and_resume_completes_it(tmp_path, request, slow_server, store, processes):
+    db_url = f"sqlite:///{tmp_path / 'probe.db'}" if store == "sqlite" else request.getfixturevalue("pg_url")
     extra = ["--processes", processes] if processes else []  # default: 2 processes for an API model
     proc, out, err = start_run(tmp_path, *api_model(slow_server), "--survey", "acs2019", "--samples", str(SAMPLES),
                                "--seed", "9", "--concurrency", "4", "--db", db_url, *extra)
