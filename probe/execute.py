@@ -65,16 +65,12 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     from probe import models  # litellm is imported on first use only
 
     if item.kind == "individual":
-        return await _individual(ctx, item)
+        return await _individual(ctx, item, store, gate, limiter)
     spec = ctx.models[item.model]
     mode = ctx.spec.answer_mode
     survey = item.kind == "survey"
     want_lp = survey and mode in ("auto", "logprobs")
-    if survey:  # one token is the answer; "auto" leaves API models room for a letter and a full stop
-        first_token_only = mode == "logprobs" or (mode == "auto" and models.is_offline(spec.id))
-        max_tokens = spec.max_tokens or (1 if first_token_only else 8)
-    else:
-        max_tokens = spec.refusal_max_tokens()
+    max_tokens = _answer_tokens(spec, mode) if survey else spec.refusal_max_tokens()
     msgs = _messages(ctx, item)
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
@@ -114,22 +110,32 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     return result
 
 
-async def _individual(ctx: CampaignContext, item: Item) -> dict:
+def _answer_tokens(spec: ModelSpec, mode: str) -> int:
+    """max_tokens for a survey answer: one token is the answer; "auto" leaves API models room for a letter and a
+    full stop."""
+    from probe import models
+
+    first_token_only = mode == "logprobs" or (mode == "auto" and models.is_offline(spec.id))
+    return spec.max_tokens or (1 if first_token_only else 8)
+
+
+async def _individual(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
+                      limiter: limits.Limiter | None = None) -> dict:
     """A whole questionnaire in one conversation (probe.individuals). Every call uses the item's seed, so a
     simulator drawing whole census rows keeps to one row; a failed call fails the individual, and its retry starts
-    over with the same answer orders and draws: an individual is stored whole or not at all."""
+    over with the same answer orders and draws: an individual is stored whole or not at all. Each turn is a paid
+    call like any item's (calls.paid_call: the shared limits, the budget, 429s seen by the limiter)."""
     from probe import individuals, models
 
     spec = ctx.models[item.model]
     mode = ctx.spec.answer_mode
     want_lp = mode in ("auto", "logprobs")
-    first_token_only = mode == "logprobs" or (mode == "auto" and models.is_offline(spec.id))
-    max_tokens = spec.max_tokens or (1 if first_token_only else 8)
+    max_tokens = _answer_tokens(spec, mode)
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
 
     async def ask(messages: list[dict]):
-        return await models.acall(spec, messages, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp,
-                                  timeout=ctx.spec.timeout_s, num_retries=ctx.spec.num_retries)
+        return await calls.paid_call(store, ctx.spec, item, spec, messages, max_tokens, want_lp, gate,
+                                     limiter or limits.local())
 
     response = {"messages": [], "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
@@ -137,6 +143,8 @@ async def _individual(ctx: CampaignContext, item: Item) -> dict:
     try:
         ind = await individuals.fill(ctx.surveys[item.source], ask, seed=item.seed, ordering=ctx.spec.ordering,
                                      template=ctx.spec.template, mode=mode)
+    except calls.BudgetReached:  # left pending, to start over whole on resume
+        return {"key": item.key, "status": "held", "response": response}
     except models.CallError as e:
         log.warning("item %s (individual): %s error: %s", item.key, e.kind, e)
         response.update(error=str(e), error_kind=e.kind)
