@@ -40,7 +40,8 @@ def status(store: Store, campaign_id: str, broker: str | None = None) -> dict:
     c = store.campaign(campaign_id)
     by: dict[tuple, dict] = {}
     totals = {"pending": 0, "done": 0, "failed": 0}
-    for model, kind, source, st, n in store.progress_by(campaign_id):
+    progress = store.progress_by(campaign_id)
+    for model, kind, source, st, n in progress:
         row = by.setdefault((model, kind, source), {"model": model, "kind": kind, "set": source,
                                                     "pending": 0, "done": 0, "failed": 0})
         row[st] = row.get(st, 0) + n
@@ -50,7 +51,7 @@ def status(store: Store, campaign_id: str, broker: str | None = None) -> dict:
     eta = totals["pending"] / rate if rate > 0 and c.state == "running" else None
     from probe import spend
 
-    sp = spend.summary(store, campaign_id)
+    sp = spend.summary(store, campaign_id, progress)
     cost = {m: x["cost"] for m, x in sp["by_model"].items()}
     out = {
         "id": c.id, "state": c.state, "state_reason": c.state_reason, "mode": c.mode, "created": _iso(c.created_at),
