@@ -20,6 +20,12 @@ def _preload(**_) -> None:
     # litellm (~5 s to import) loaded once in the worker before its pool forks, not in each pool process at its first
     # task (a scheduled audit run would start that much late); beat, which imports this module too, does not need it
     from probe import models  # noqa: F401
+
+
+def _broker() -> str:
+    return os.environ.get("PROBE_BROKER") or app.conf.broker_url
+
+
 _loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -39,7 +45,7 @@ def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
         spec = execute.context(store, campaign_id).spec
         failed = _run(execute.process(store, keys, concurrency=spec.concurrency, lease_s=LEASE_S,
                                       owner=self.request.id,
-                                      limiter=limits.shared(os.environ.get("PROBE_BROKER") or app.conf.broker_url)))
+                                      limiter=limits.shared(_broker())))
         again = execute.after_round(store, campaign_id, failed, round_)
     except Exception as e:  # database down, a classifier error...: never leave the items with no message
         reason = f"task error: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
@@ -60,13 +66,9 @@ def run_chunk(self, campaign_id: str, keys: list[str]) -> int:
 
 @app.task(name="probe.watchdog", ignore_result=True)
 def watchdog_task() -> dict:
-    broker = os.environ.get("PROBE_BROKER") or app.conf.broker_url
-    return watchdog.heal(open_store(os.environ["PROBE_DB"]), broker)
-
-
+    return watchdog.heal(open_store(os.environ["PROBE_DB"]), _broker())
 
 
 @app.task(name="probe.audits", ignore_result=True)
 def audits_task() -> dict:
-    broker = os.environ.get("PROBE_BROKER") or app.conf.broker_url
-    return audits.tick(open_store(os.environ["PROBE_DB"]), broker)
+    return audits.tick(open_store(os.environ["PROBE_DB"]), _broker())
