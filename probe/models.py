@@ -326,15 +326,17 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
     if content:
         first = content[0]
         top = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
-    usage = r.usage.model_dump() if getattr(r, "usage", None) else {}
+    u = getattr(r, "usage", None)  # read as attributes: a pydantic model_dump per call costs more than the fields
+    usage = {k: getattr(u, k, None) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    hidden = r._hidden_params or {}
     return Completion(
         text=choice.message.content, top_logprobs=top, finish_reason=choice.finish_reason,
-        usage={k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
-        cost=_cost(spec, usage, (r._hidden_params or {}).get("response_cost")), latency_s=time.perf_counter() - t0,
-        letter_probs=(r._hidden_params or {}).get("probe_letter_probs"),
+        usage=usage,
+        cost=_cost(spec, usage, hidden.get("response_cost")), latency_s=time.perf_counter() - t0,
+        letter_probs=hidden.get("probe_letter_probs"),
         reported_model=getattr(r, "model", None) or None,
         system_fingerprint=getattr(r, "system_fingerprint", None) or None,
-        rate_limits=_rate_limits((r._hidden_params or {}).get("additional_headers")),
+        rate_limits=_rate_limits(hidden.get("additional_headers")),
     )
 
 
