@@ -148,12 +148,21 @@ def timed(cmd: list[str], env: dict, extra_cpu=None) -> dict:
     return {"wall_s": wall, "extra_cpu_s": (extra_cpu() - e0) if extra_cpu else 0.0}
 
 
-def run_one(name: str, cmd: list[str], env: dict, n: int, extra_cpu=None) -> dict:
+def served(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/stats", timeout=10) as r:
+        return json.loads(r.read())["ok"]
+
+
+def run_one(name: str, cmd: list[str], env: dict, n: int, url: str, extra_cpu=None) -> dict:
     import resource
 
-    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0, c0 = served(url), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = timed(cmd, env, extra_cpu)
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if served(url) - s0 < n:  # every question reached the server (none answered from probe's response cache)
+        raise RuntimeError(f"{name}: the server answered {served(url) - s0} requests, not {n}")
     cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime) + r["extra_cpu_s"]
     out = {"client": name, "rps": n / r["wall_s"], "cpu_ms": cpu / n * 1000, "wall_s": r["wall_s"], "cpu_s": cpu,
            "cores": cpu / r["wall_s"]}
@@ -163,9 +172,10 @@ def run_one(name: str, cmd: list[str], env: dict, n: int, extra_cpu=None) -> dic
 
 
 def probe_cmd(tmp: Path, url: str, db: str, conc: int, mode: str, broker: str | None = None,
-              samples: int = SAMPLES) -> list[str]:
+              samples: int = SAMPLES, seed: int = 0) -> list[str]:
+    """A campaign seed per run: the fleet's runs share a store, whose response cache would answer a repeat."""
     cmd = [PROBE, "run", "--model", "openai/test", "--api-base", url, "--survey", str(tmp / "peers.yaml"),
-           "--samples", str(samples), "--answer-mode", mode, "--concurrency", str(conc), "--db", db]
+           "--samples", str(samples), "--seed", str(seed), "--answer-mode", mode, "--concurrency", str(conc), "--db", db]
     return cmd + (["--broker", broker] if broker else [])
 
 
@@ -207,7 +217,8 @@ def main() -> None:
         try:
             if worker:  # up and warm (imports, pools) before the first timed run: a fleet's workers are long-lived
                 subprocess.run(probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / 'fleet.db'}", a.concurrency // 2,
-                                         a.answer_mode, redis_url, samples=1), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+                                         a.answer_mode, redis_url, samples=1, seed=10_000), env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
             cmds = {
                 "lm-eval": [str(lm_eval), "--model", "local-chat-completions", "--model_args",
                             f"model=test,base_url={url}/v1/chat/completions,num_concurrent={a.concurrency},"
@@ -223,14 +234,14 @@ def main() -> None:
                 for c in order:
                     if c == "probe":
                         cmd = probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / f'embedded{rep}.db'}", a.concurrency,
-                                        a.answer_mode)
-                        results[c].append(run_one(c, cmd, env, n))
+                                        a.answer_mode, seed=rep)
+                        results[c].append(run_one(c, cmd, env, n, url))
                     elif c == "probe-fleet":
                         cmd = probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / 'fleet.db'}", a.concurrency // 2,
-                                        a.answer_mode, redis_url)
-                        results[c].append(run_one(c, cmd, env, n, extra_cpu=lambda: tree_cpu(worker.pid)))
+                                        a.answer_mode, redis_url, seed=rep)
+                        results[c].append(run_one(c, cmd, env, n, url, extra_cpu=lambda: tree_cpu(worker.pid)))
                     else:
-                        results[c].append(run_one(c, cmds[c], env, n))
+                        results[c].append(run_one(c, cmds[c], env, n, url))
         finally:
             if worker:
                 stop_proc(worker, group=True)

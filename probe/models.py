@@ -8,6 +8,7 @@ classified as transient (worth another round later) or permanent (auth, bad requ
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -15,6 +16,10 @@ from dataclasses import dataclass, field
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches its cost map at import
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# openai/ models (and OpenAI-compatible servers) through LiteLLM's own HTTP handler instead of the OpenAI SDK's
+# client: the same requests, errors, Retry-After and headers (tests/integration/test_litellm_handler.py), ~15% less
+# CPU per call (bench/peers.py). Set it to "false" for the SDK's path.
+os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
 
 import litellm  # noqa: E402
 from litellm import CustomLLM  # noqa: E402
@@ -178,6 +183,10 @@ litellm.custom_provider_map = [
     {"provider": "local", "custom_handler": LocalProvider()},
 ]
 litellm.custom_provider_map and litellm.utils.custom_llm_setup()
+# LiteLLM's import leaves ~380,000 objects that live as long as the process. Frozen, the collector's full passes
+# (~0.25 s each, every few hundred calls) skip them, and forked processes (embedded, the worker's pool) keep
+# sharing their pages instead of copying them when the collector touches them.
+gc.freeze()
 
 
 def is_offline(model_id: str) -> bool:
