@@ -188,6 +188,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2, help="repetitions, the clients' order rotated each time")
     ap.add_argument("--clients", default="lm-eval,bare,probe,probe-fleet")
     ap.add_argument("--answer-mode", default="auto")
+    ap.add_argument("--before", metavar="DIR", help="also run `probe run` embedded from another checkout of probe "
+                    "(e.g. `git archive COMMIT | tar -x -C DIR`), as client probe-before: before/after in one run")
     ap.add_argument("--quick", action="store_true", help="400 questions, one repetition")
     ap.add_argument("--write-results", action="store_true", help="replace the Peers section of bench/RESULTS.md")
     a = ap.parse_args()
@@ -196,7 +198,7 @@ def main() -> None:
         return
     if a.quick:
         a.questions, a.reps = 400, 1
-    clients = a.clients.split(",")
+    clients = a.clients.split(",") + (["probe-before"] if a.before else [])
     lm_eval = VENV / "bin" / "lm_eval"
     if "lm-eval" in clients and not lm_eval.exists():
         sys.exit(f"lm-eval is not installed: run `python bench/peers.py --install` first (or --clients without it)")
@@ -232,10 +234,11 @@ def main() -> None:
                 order = clients[rep % len(clients):] + clients[:rep % len(clients)]
                 print(f"repetition {rep + 1} of {a.reps}: {', '.join(order)}", flush=True)
                 for c in order:
-                    if c == "probe":
-                        cmd = probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / f'embedded{rep}.db'}", a.concurrency,
+                    if c in ("probe", "probe-before"):
+                        cmd = probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / f'{c}{rep}.db'}", a.concurrency,
                                         a.answer_mode, seed=rep)
-                        results[c].append(run_one(c, cmd, env, n, url))
+                        env_c = dict(env, PYTHONPATH=str(Path(a.before).resolve())) if c == "probe-before" else env
+                        results[c].append(run_one(c, cmd, env_c, n, url))
                     elif c == "probe-fleet":
                         cmd = probe_cmd(tmp, url + "/v1", f"sqlite:///{tmp / 'fleet.db'}", a.concurrency // 2,
                                         a.answer_mode, redis_url, seed=rep)

@@ -87,26 +87,30 @@ def _request(ctx: CampaignContext, item: Item, store: Store | None) -> _Request:
     return _Request(spec, survey, want_lp, max_tokens, msgs, params, cache_key)
 
 
-def _prefetch(store: Store, items: list[Item]) -> tuple[dict[str, _Request], dict[str, dict]]:
-    """Every item's request, and the cached answers among them in one query per 500 keys (not a query and a
-    thread hop per item)."""
+PREFETCH = 512  # items whose requests are built, and looked up in the response cache, together
+
+
+def _prefetch(store: Store, items: list[Item]) -> dict[str, tuple[_Request, dict | None]]:
+    """key -> (the item's request, its cached answer or None) for the items (individuals excepted): the cache is
+    read in one query (not a query and a thread hop per item)."""
     reqs = {it.key: _request(context(store, it.campaign_id), it, store) for it in items if it.kind != "individual"}
     wanted = [r.cache_key for it, r in ((it, reqs.get(it.key)) for it in items)
               if r is not None and r.cache_key and context(store, it.campaign_id).spec.cache]
-    return reqs, cache.lookup_many(store, wanted)
+    hits = cache.lookup_many(store, wanted)
+    return {k: (r, hits.get(r.cache_key) if r.cache_key else None) for k, r in reqs.items()}
 
 
 async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
-               limiter: limits.Limiter | None = None, req: _Request | None = None,
-               hits: dict[str, dict] | None = None) -> dict:
+               limiter: limits.Limiter | None = None,
+               prepared: tuple[_Request, dict | None] | None = None) -> dict:
     """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget.
-    req and hits: the item's request and the cache's answers, as process() looked them up for all its items."""
+    prepared: the item's request and cached answer, as process() read them for a window of its items."""
     from probe import models  # litellm is imported on first use only
 
     if item.kind == "individual":
         return await _individual(ctx, item, store, gate, limiter)
     mode = ctx.spec.answer_mode
-    req = req or _request(ctx, item, store)
+    req = prepared[0] if prepared else _request(ctx, item, store)
     spec, survey, want_lp, max_tokens, msgs, params = (req.spec, req.survey, req.want_lp, req.max_tokens, req.msgs,
                                                        dict(req.params))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
@@ -115,7 +119,7 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
                 "cached": False}
     cache_key = req.cache_key
     c = None
-    if cache_key and ctx.spec.cache and (hit := hits.get(cache_key) if hits is not None
+    if cache_key and ctx.spec.cache and (hit := prepared[1] if prepared
                                          else await asyncio.to_thread(cache.lookup, store, cache_key)):
         c = models.Completion(text=hit["raw_text"], finish_reason=hit["finish_reason"], usage=hit["usage"] or {},
                               top_logprobs=[tuple(t) for t in hit["top_logprobs"]] if hit["top_logprobs"] else None,
@@ -313,7 +317,22 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         items = [it for it in items if it.key in mine]
         if not items:
             return {}
-    reqs, hits = await asyncio.to_thread(_prefetch, store, items)
+    position = {it.key: i for i, it in enumerate(items)}
+    ready: dict[str, tuple[_Request, dict | None]] = {}
+    filling = asyncio.Lock()
+
+    async def prepared(it: Item) -> tuple[_Request, dict | None] | None:
+        """The item's request and cached answer, read with the next PREFETCH items (taken from the queue in order)
+        the first time one of them is missing: a window at a time, so a million-item run holds no million requests."""
+        if it.kind == "individual":
+            return None
+        if it.key not in ready:
+            async with filling:
+                if it.key not in ready:
+                    i = position[it.key]
+                    ready.update(await asyncio.to_thread(_prefetch, store, items[i:i + PREFETCH]))
+        return ready.pop(it.key, None)
+
     queue: asyncio.Queue = asyncio.Queue()
     for it in items:
         queue.put_nowait(it)
@@ -358,7 +377,7 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
             except asyncio.QueueEmpty:
                 break
             ctx = context(store, it.campaign_id)
-            r = await _one(ctx, it, store, gate, limiter, reqs.get(it.key), hits)
+            r = await _one(ctx, it, store, gate, limiter, await prepared(it))
             if r["status"] == "held":  # over budget: left pending (its lease is released below) for a resume
                 continue
             if r["status"] == "retry":
