@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import logging
 import os
 import time
@@ -183,6 +184,19 @@ litellm.custom_provider_map = [
     {"provider": "local", "custom_handler": LocalProvider()},
 ]
 litellm.custom_provider_map and litellm.utils.custom_llm_setup()
+def warm() -> None:
+    """Import what LiteLLM imports at its first call to an API model (its tokenizer, its proxy and logging types):
+    ~0.3 s during which the event loop is blocked and the calls started with it land together. Called before
+    embedded mode forks and in the worker before its pool forks, so it is paid once, not in each process."""
+    for name in ("litellm.litellm_core_utils.default_encoding", "litellm.litellm_core_utils.logging_callback_manager",
+                 "litellm.proxy._types"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another LiteLLM version: its first call imports what it needs
+            log.debug("warm: no module %s", name)
+    gc.freeze()
+
+
 # LiteLLM's import leaves ~380,000 objects that live as long as the process. Frozen, the collector's full passes
 # (~0.25 s each, every few hundred calls) skip them, and forked processes (embedded, the worker's pool) keep
 # sharing their pages instead of copying them when the collector touches them.
