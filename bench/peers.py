@@ -1,7 +1,10 @@
 """Peers: probe against lm-evaluation-harness and a bare LiteLLM loop, end to end, as whole processes.
 
     .venv/bin/python bench/peers.py --install          # once: lm-eval[api] in a scratch venv outside the repo
-    .venv/bin/python bench/peers.py [--questions 2000] [--reps 2] [--quick] [--write-results]
+    .venv/bin/python bench/peers.py [--questions 2000] [--reps 2] [--quick] [--before DIR] [--write-results]
+
+--before DIR adds `probe run` from another checkout (`git archive COMMIT | tar -x -C DIR`) as probe-before, so the
+figures before and after a change come from the same run. About 6 minutes with --reps 2 on an idle 2-core machine.
 
 Against the test model server in its plain mode (`--plain`: a thread per connection, no keep-alive, like a simple
 Flask server) with 200 ms latency, each client sends the same 2,000 four-option questions (the prompts probe renders
