@@ -178,7 +178,8 @@ def probe_cmd(tmp: Path, url: str, db: str, conc: int, mode: str, broker: str | 
               samples: int = SAMPLES, seed: int = 0) -> list[str]:
     """A campaign seed per run: the fleet's runs share a store, whose response cache would answer a repeat."""
     cmd = [PROBE, "run", "--model", "openai/test", "--api-base", url, "--survey", str(tmp / "peers.yaml"),
-           "--samples", str(samples), "--seed", str(seed), "--answer-mode", mode, "--concurrency", str(conc), "--db", db]
+           "--samples", str(samples), "--seed", str(seed), "--answer-mode", mode, "--concurrency", str(conc),
+           "--db", db]
     return cmd + (["--broker", broker] if broker else [])
 
 
