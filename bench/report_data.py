@@ -130,7 +130,7 @@ def generate(url: str, size: int, cache: Path) -> str:
     tables = (("items", ITEM_COLS), ("responses", RESP_COLS), ("labels", LABEL_COLS))
     if url.startswith("sqlite"):
         con = sqlite3.connect(make_url(url).database)
-        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA journal_mode=OFF")  # one bulk transaction; the store switches to WAL
         con.execute("PRAGMA synchronous=OFF")
         con.execute(f"insert into campaigns ({','.join(cols)}) values ({','.join('?' * len(cols))})", vals)
         for batch in rows(tpl, size, cid):

@@ -65,7 +65,7 @@ class QuestionData:
 
 
 def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None,
-            individuals: dict | None = None) -> tuple[dict, dict]:
+            individuals: dict | None = None, costs: dict | None = None) -> tuple[dict, dict]:
     """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts).
 
     prompts: (questionnaires, prompt sets) by name, as campaigns.prompts_of gives them (the campaign's stored
@@ -75,13 +75,14 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
 
     Survey items are read column-wise (probe.report_columns: grouped counts, vectors into numpy arrays), the other
     kinds row by row as collect_rows does; the result equals collect_rows's (tests/integration/test_report_fast.py).
-    A question's samples are in sample order, survey items before individuals' turns."""
+    A question's samples are in sample order, survey items before individuals' turns. costs, when given, is filled
+    with the spend figures per model (report_columns.survey_cells), for probe.spend.summary."""
     from probe import report_columns
 
     qcache, pcache = prompts or campaigns.prompts_of(store.campaign(campaign_id))
     codes = {(s, q.id): q.codes for s, qq in qcache.items() for q in qq.questions}
     surveys: dict = defaultdict(lambda: defaultdict(dict))
-    for (model, source, qid), c in report_columns.survey_cells(store, campaign_id, codes).items():
+    for (model, source, qid), c in report_columns.survey_cells(store, campaign_id, codes, costs).items():
         q = qcache[source].question(qid)
         d = surveys[model][source][q.id] = QuestionData(q)
         d.option_probs, d.letter_probs = c.arrays(len(q.codes))
@@ -396,7 +397,11 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
     prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
     inds: dict = {}
     reference = os.environ.get("PROBE_REPORT_ROWS") == "1"  # the row-by-row reference, for bench/report.py
-    surveys, refusals = (collect_rows if reference else collect)(store, campaign_id, prompts, individuals=inds)
+    costs: dict | None = None if reference else {}
+    if reference:
+        surveys, refusals = collect_rows(store, campaign_id, prompts, individuals=inds)
+    else:
+        surveys, refusals = collect(store, campaign_id, prompts, individuals=inds, costs=costs)
     table = census_table(microdata, names) if spec.get("survey_mode") == "individuals" else None
     labeller = store.refusal_labeller(campaign_id) if refusals else None
     questionnaire_of = prompts[0]
@@ -409,7 +414,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
             "package_versions": c.package_versions,
             "prompt_drift": campaigns.drift(c),  # prompt files on disk that differ from what the campaign asked
         },
-        "cost": spend.summary(store, campaign_id),
+        "cost": spend.summary(store, campaign_id, costs=costs),
         "baselines": {},
         "models": {},
     }
