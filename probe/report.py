@@ -73,8 +73,8 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
     question's answer to that question's QuestionData, and, when `individuals` is given, its answers
     ({VAR: code or None}) to individuals[model][survey] (a list); pending or failed individuals count nowhere.
 
-    Survey items are read column-wise (probe.report_columns: grouped counts, vectors into numpy arrays), the other
-    kinds row by row as collect_rows does; the result equals collect_rows's (tests/integration/test_report_fast.py).
+    Survey items are read column-wise (probe.report_columns: one streamed select of plain columns, counted as they
+    pass, vectors into numpy arrays), the other kinds row by row as collect_rows does; the result equals collect_rows's (tests/integration/test_report_fast.py).
     A question's samples are in sample order, survey items before individuals' turns. costs, when given, is filled
     with the spend figures per model (report_columns.survey_cells), for probe.spend.summary."""
     from probe import report_columns
