@@ -110,14 +110,21 @@ def resampled_means(rows: np.ndarray, n_boot: int, rng: np.random.Generator) -> 
     distributions, at any campaign size), each distinct row's count in a resample is drawn instead, one multinomial
     per replicate over the distinct rows: the same distribution of resampled means in O(distinct rows) per
     replicate instead of O(n). Otherwise how often each sample appears in each resample (n draws of an index per
-    replicate, counted a block of replicates at a time)."""
+    replicate): below GROUPED samples the draws the report always made, above it 32-bit draws."""
     n = rows.shape[0]
     if n >= GROUPED:
         uniq, inv = _distinct_rows(rows)
         if len(uniq) * 4 <= n:
             counts = rng.multinomial(n, np.bincount(inv.ravel(), minlength=len(uniq)) / n, size=n_boot)
             return counts @ uniq / n
-    idx = rng.integers(0, n, size=(n_boot, n))
+        # many distinct rows: each sample's count, from 32-bit indices (this path's own draws: half the work)
+        return _counted_means(rows, rng.integers(0, n, size=(n_boot, n), dtype=np.int32))
+    return _counted_means(rows, rng.integers(0, n, size=(n_boot, n)))
+
+
+def _counted_means(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Means of rows[idx[b]] per replicate b, as counts (bincount a block of replicates at a time) times rows."""
+    n_boot, n = idx.shape
     out = np.empty((n_boot, rows.shape[1]))
     step = max(1, 2_000_000 // n)
     for s in range(0, n_boot, step):

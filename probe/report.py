@@ -385,7 +385,17 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
           n_boot: int = analysis.N_BOOT, microdata: str | None = None, n_seeds: int | None = None) -> dict:
     """The report dict; states=True adds every available state table (NAME_ST) to the baselines. For a campaign of
     synthetic individuals (--mode individuals) each survey also gets `individuals`: the signal and discriminator
-    tests against the census microdata `microdata` names (else the first baseline with microdata)."""
+    tests against the census microdata `microdata` names (else the first baseline with microdata).
+    BLAS runs single-threaded meanwhile: the analysis makes thousands of small matrix products, for which OpenBLAS's
+    threads cost more than they give (4x slower on a busy 2-core machine)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return _build(store, campaign_id, baseline_names, states, n_boot, microdata, n_seeds)
+
+
+def _build(store: Store, campaign_id: str, baseline_names: list[str] | None, states: bool, n_boot: int,
+           microdata: str | None, n_seeds: int | None) -> dict:
     from probe import baselines as bl
     from probe import spend
 

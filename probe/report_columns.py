@@ -12,6 +12,8 @@ row-by-row reference the tests compare this with.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,13 +25,18 @@ from probe.store import Store
 from probe.store.schema import Item, Label, Response
 
 BATCH = 20_000
-DECODED_KEPT = 200_000  # distinct stored texts kept decoded at once (a cache, emptied when full)
+SQLITE_CACHE_KB = 262_144  # while streaming: 256 MB of SQLite page cache (the store's default is 64 MB)
+PG_WORK_MEM = "256MB"  # while streaming on PostgreSQL: hash joins in memory, not 64 batches on disk
+DECODED_KEPT = 100_000  # distinct stored texts kept decoded at once (caches, emptied when full)
+SEP = "\x1f"  # joins model, survey and question in the select (unit separator: in none of them)
 
 
 @dataclass
 class Cell:
     """One (model, survey, question)'s answers: counts, and the valid answers' vectors ordered by sample."""
 
+    codes: list = field(default_factory=list)  # the question's option codes in form order
+    decoded: dict = field(default_factory=dict)  # while reading: stored option text -> vector
     pending: int = 0
     errors: int = 0
     invalid: int = 0
@@ -54,17 +61,55 @@ class Cell:
 
 
 def _stream(conn, q):
-    """q's rows as the driver gives them (a server-side cursor on PostgreSQL), in batches, without SQLAlchemy's
-    per-row result processing (a third of the time over a million rows); q's only parameters are literals."""
+    """q's rows as the driver gives them (a server-side cursor on PostgreSQL, so rows are not all held here), in
+    batches, without SQLAlchemy's per-row result processing (a third of the time over a million rows); q's only
+    parameters are literals. A thread fetches the next batches while the caller works on this one: the database's
+    work (SQLite's joins run with the GIL released; PostgreSQL's in its server) overlaps the caller's, on two cores."""
     sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     raw = conn.connection.driver_connection
-    cur = raw.cursor(name="probe_report_columns") if conn.dialect.name == "postgresql" else raw.cursor()
+    sqlite = conn.dialect.name == "sqlite"
+    batches: queue.Queue = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        cur = raw.cursor() if sqlite else raw.cursor(name="probe_report_columns")
+        try:
+            if sqlite:  # the labels' and responses' key indexes are read in key (random) order: keep them cached
+                cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+            else:  # a cursor is planned for its first rows (nested loops: minutes over a million); plan for all
+                # rows, with room for the hash joins (server memory, this transaction only)
+                raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+                raw.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+            cur.execute(sql)
+            while (rows := cur.fetchmany(BATCH)) and put(rows):
+                pass
+            put(None)
+        except BaseException as e:  # handed to the caller
+            put(e)
+        finally:
+            if sqlite:
+                cur.execute("PRAGMA cache_size=-65536")  # the store's setting (probe.store._sqlite_pragmas)
+            cur.close()
+
+    thread = threading.Thread(target=fetch, name="report-columns-fetch", daemon=True)
+    thread.start()
     try:
-        cur.execute(sql)
-        while rows := cur.fetchmany(BATCH):
+        while (rows := batches.get()) is not None:
+            if isinstance(rows, BaseException):
+                raise rows
             yield from rows
     finally:
-        cur.close()
+        stop.set()
+        thread.join()
 
 
 def _truthy(v) -> bool:
@@ -86,19 +131,21 @@ def survey_cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], li
     costs: filled with model -> [cost, cached, paid] over every finished item (any kind), the figures of
     probe.spend.summary's cost query, so the report does not join the responses a second time. (Two threads
     reading two halves of the items were tried: on a busy 2-core machine they took more CPU and more time.)"""
-    cells: dict[tuple, Cell] = {}
-    decoded: dict = {}  # stored text -> its vector (options: per survey and question)
+    by_key: dict[str, Cell] = {}  # model, survey and question joined by SEP (one string per row, one hash)
+    letters: dict[str, list] = {}  # stored letter-probability text -> decoded
     drops: dict = {}  # stored dropped-parameter list -> parsed
+    kept = 0  # option vectors kept decoded, all questions together
     costs = {} if costs is None else costs
-    q = (select(Item.model, Item.kind, Item.source, Item.item_id, Item.sample, Item.status, Response.cost,
-                Response.cached, Label.labeller_version, Label.label, Label.reason, Label.letter_mass,
+    cell = Item.model + SEP + Item.source + SEP + Item.item_id
+    q = (select(cell, Item.kind, Item.sample, Item.status, Item.model, Response.cost, Response.cached,
+                Label.labeller_version, Label.label, Label.reason, Label.letter_mass,
                 Response.params["logprobs"].as_string(), Response.params["dropped"].as_string(),
                 cast(Label.option_probs, Text), cast(Label.letter_probs, Text))
          .select_from(Item).outerjoin(Label, and_(Label.key == Item.key, Label.labeller == "answers"))
          .outerjoin(Response, Response.key == Item.key)
          .where(Item.campaign_id == campaign_id))
     with store.engine.connect() as conn:
-        for (model, kind, source, qid, sample, status, cost, cached, version, label, reason, mass, logprobs, dropped,
+        for (key, kind, sample, status, model, cost, cached, version, label, reason, mass, logprobs, dropped,
              opts, lets) in _stream(conn, q):
             if status in ("done", "failed") and (cost is not None or cached):  # no response: nothing to add
                 m = costs.get(model)
@@ -109,9 +156,10 @@ def survey_cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], li
                 m[2] += status == "done" and cost is not None and not cached
             if kind != "survey":
                 continue
-            c = cells.get((model, source, qid))
+            c = by_key.get(key)
             if c is None:
-                c = cells[(model, source, qid)] = Cell()
+                _, source, qid = key.split(SEP)
+                c = by_key[key] = Cell(codes=codes[(source, qid)])
             if status == "pending":
                 c.pending += 1
                 continue
@@ -133,23 +181,30 @@ def survey_cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], li
                 c.invalid += 1
                 c.invalid_reasons[reason] += 1
                 continue
-            cs = codes[(source, qid)]
-            if len(decoded) > DECODED_KEPT:
-                decoded.clear()
-            vec = decoded.get((source, qid, opts))
+            vec = c.decoded.get(opts)
             if vec is None:
+                kept += 1
+                if kept > DECODED_KEPT:
+                    for other in by_key.values():
+                        other.decoded.clear()
+                    kept = 1
                 probs = json.loads(opts) if opts else {}
-                vec = decoded[(source, qid, opts)] = [float(probs.get(str(code), 0.0)) for code in cs]
-            lv = decoded.get(lets) if lets is not None else None
+                vec = c.decoded[opts] = [float(probs.get(str(code), 0.0)) for code in c.codes]
+            lv = letters.get(lets) if lets is not None else None
             if lv is None and lets is not None:
-                lv = decoded[lets] = json.loads(lets)
+                if len(letters) > DECODED_KEPT:
+                    letters.clear()
+                lv = letters[lets] = json.loads(lets)
             c.samples.append(sample)
             c.options.extend(vec)
-            if c.ragged is None and lv is not None and len(lv) == len(cs):
+            if c.ragged is None and lv is not None and len(lv) == len(c.codes):
                 c.letters.extend(lv)
             else:
                 if c.ragged is None:  # from now on keep the vectors as stored (probe.report._letters decides)
-                    k = len(cs)
+                    k = len(c.codes)
                     c.ragged = [list(c.letters[i:i + k]) for i in range(0, len(c.letters), k)]
                 c.ragged.append(lv)
+    cells = {tuple(key.split(SEP)): c for key, c in by_key.items()}
+    for c in cells.values():
+        c.decoded = {}
     return cells

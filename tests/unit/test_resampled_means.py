@@ -1,6 +1,6 @@
-"""probe.analysis.resampled_means: every sample's count below GROUPED samples (the draws the report always made),
-and from GROUPED samples with few distinct rows one multinomial per replicate over them: the same distribution of
-resampled means (checked against the exact mean and variance)."""
+"""probe.analysis.resampled_means: every sample's count below GROUPED samples (the draws the report always made) or
+when most rows differ, and from GROUPED samples with few distinct rows one multinomial per replicate over them: the
+same distribution of resampled means (checked against the exact mean and variance)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 from probe import analysis
 
 
-def _old(rows: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _old(rows: np.ndarray, n_boot: int, rng: np.random.Generator, dtype=np.int64) -> np.ndarray:
     """The report's resampling before the grouped path: n draws of an index per replicate, counted."""
     n = len(rows)
-    idx = rng.integers(0, n, size=(n_boot, n))
+    idx = rng.integers(0, n, size=(n_boot, n), dtype=dtype)
     counts = np.bincount((np.arange(n_boot)[:, None] * n + idx).ravel(), minlength=n_boot * n).reshape(n_boot, n)
     return counts.astype(float) @ rows / n
 
@@ -23,10 +23,10 @@ def test_small_questions_keep_their_draws():
     np.testing.assert_allclose(got, _old(rows, 200, np.random.default_rng(7)), rtol=0, atol=1e-12)
 
 
-def test_many_distinct_rows_keep_their_draws():
+def test_many_distinct_rows_count_every_sample():
     rows = np.random.default_rng(2).dirichlet(np.ones(3), size=analysis.GROUPED + 10)  # all distinct
     got = analysis.resampled_means(rows, 50, np.random.default_rng(3))
-    np.testing.assert_allclose(got, _old(rows, 50, np.random.default_rng(3)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, _old(rows, 50, np.random.default_rng(3), np.int32), rtol=0, atol=1e-12)
 
 
 def test_grouped_resampling_has_the_bootstrap_distribution():
