@@ -67,6 +67,9 @@ class Cluster:
         if self.prefix:
             pw = pwd.getpwnam("postgres")
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        if (self.data / "postmaster.pid").exists():  # left by a run that was killed
+            subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                           capture_output=True, cwd="/")
         if not (self.data / "PG_VERSION").exists():
             self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                       "--encoding=UTF8", "--no-locale", "--no-sync")

@@ -44,11 +44,18 @@ def test_tree_diff_sees_what_differs():
 
 def _mix(store: Store, cid: str) -> dict:
     """Make the campaign mixed: per survey question and model some answers invalid, some read from text with
-    logprobs dropped, some failed, some done but unlabelled, some pending; gold labels on some refusal items."""
+    logprobs dropped, some failed, some done but unlabelled, some pending; costs, some cached; gold labels on some
+    refusal items; samples renumbered so that the order rows come in is not the order samples enter the bootstrap."""
     rng = random.Random(5)
     with store.session.begin() as s:
-        rows = s.execute(select(Item.key, Item.kind, Item.permutation).where(Item.campaign_id == cid)
-                         .order_by(Item.key)).all()
+        rows = s.execute(select(Item.key, Item.kind, Item.permutation, Item.model, Item.item_id, Item.sample)
+                         .where(Item.campaign_id == cid).order_by(Item.key)).all()
+        cells: dict = {}  # samples renumbered within each question: stored order is no longer sample order
+        for r in rows:
+            cells.setdefault((r.kind, r.model, r.item_id), []).append(r)
+        for rs in cells.values():
+            for r, sample in zip(rs, rng.sample([r.sample for r in rs], len(rs))):
+                s.execute(update(Item).where(Item.key == r.key).values(sample=sample))
         survey = [r for r in rows if r.kind == "survey"]
         rng.shuffle(survey)
         cut = len(survey) // 10
