@@ -5,12 +5,15 @@ Only the columns the report needs are read: the item's cell and status, its "ans
 and letter mass, two fields of the response's parameters (extracted by the database with SQLAlchemy's portable
 `params[...]` accessors, so the same query runs on SQLite and PostgreSQL) and the stored probability texts, each
 distinct text decoded once (a simulator or a text answer repeats a few vectors many times). A grouped count in SQL
-was tried first: on SQLite its sort cost more than counting in the one pass. probe.report.collect_rows is the
+was tried first: on SQLite its sort cost more than counting in the one pass. On SQLite, when the campaign holds
+most of the store's rows, the three tables are scanned in stored order and joined here by key (_merged) instead of
+looked up by key in the database. The cycle collector is off while rows are read. probe.report.collect_rows is the
 row-by-row reference the tests compare this with.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
@@ -19,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Text, and_, cast, select
+from sqlalchemy import Text, and_, cast, func, select
 
 from probe.store import Store
 from probe.store.schema import Item, Label, Response
@@ -28,6 +31,7 @@ BATCH = 20_000
 SQLITE_CACHE_KB = 262_144  # while streaming: 256 MB of SQLite page cache (the store's default is 64 MB)
 PG_WORK_MEM = "256MB"  # while streaming on PostgreSQL: hash joins in memory, not 64 batches on disk
 DECODED_KEPT = 100_000  # distinct stored texts kept decoded at once (caches, emptied when full)
+MOSTLY = 0.5  # SQLite: scan whole tables when the campaign holds at least this share of their rows (_mostly)
 SEP = "\x1f"  # joins model, survey and question in the select (unit separator: in none of them)
 
 
@@ -60,12 +64,13 @@ class Cell:
         return x, np.frombuffer(self.letters, dtype=float).reshape(-1, k)[order]
 
 
-def _stream(conn, q):
-    """q's rows as the driver gives them (a server-side cursor on PostgreSQL, so rows are not all held here), in
-    batches, without SQLAlchemy's per-row result processing (a third of the time over a million rows); q's only
-    parameters are literals. A thread fetches the next batches while the caller works on this one: the database's
-    work (SQLite's joins run with the GIL released; PostgreSQL's in its server) overlaps the caller's, on two cores."""
-    sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+def _stream(conn, qs):
+    """(i, rows) batches of the selects qs as the driver gives them (a server-side cursor on PostgreSQL, so rows
+    are not all held here), without SQLAlchemy's per-row result processing (a third of the time over a million
+    rows); the selects' only parameters are literals. Several selects are read in turn, a batch of each, on one
+    connection. A thread fetches the next batches while the caller works on this one: the database's work
+    (SQLite's reads run with the GIL released; PostgreSQL's in its server) overlaps the caller's, on two cores."""
+    sqls = [str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})) for q in qs]
     raw = conn.connection.driver_connection
     sqlite = conn.dialect.name == "sqlite"
     batches: queue.Queue = queue.Queue(maxsize=3)
@@ -81,35 +86,94 @@ def _stream(conn, q):
         return False
 
     def fetch() -> None:
-        cur = raw.cursor() if sqlite else raw.cursor(name="probe_report_columns")
+        curs = []
         try:
-            if sqlite:  # the labels' and responses' key indexes are read in key (random) order: keep them cached
-                cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+            if sqlite:  # key lookups (the join) read the key indexes in random order: keep them cached
+                raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
             else:  # a cursor is planned for its first rows (nested loops: minutes over a million); plan for all
                 # rows, with room for the hash joins (server memory, this transaction only)
                 raw.execute("SET LOCAL cursor_tuple_fraction = 1.0")
                 raw.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-            cur.execute(sql)
-            while (rows := cur.fetchmany(BATCH)) and put(rows):
-                pass
+            for i, sql in enumerate(sqls):
+                cur = raw.cursor() if sqlite else raw.cursor(name=f"probe_report_columns_{i}")
+                curs.append(cur)
+                cur.execute(sql)
+            live = list(range(len(curs)))
+            while live:
+                for i in list(live):
+                    rows = curs[i].fetchmany(BATCH)
+                    if not rows:
+                        live.remove(i)
+                    elif not put((i, rows)):
+                        return
             put(None)
         except BaseException as e:  # handed to the caller
             put(e)
         finally:
+            for cur in curs:
+                cur.close()
             if sqlite:
-                cur.execute("PRAGMA cache_size=-65536")  # the store's setting (probe.store._sqlite_pragmas)
-            cur.close()
+                raw.execute("PRAGMA cache_size=-65536")  # the store's setting (probe.store._sqlite_pragmas)
 
     thread = threading.Thread(target=fetch, name="report-columns-fetch", daemon=True)
     thread.start()
     try:
-        while (rows := batches.get()) is not None:
-            if isinstance(rows, BaseException):
-                raise rows
-            yield from rows
+        while (got := batches.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            yield got
     finally:
         stop.set()
         thread.join()
+
+
+def _merged(conn, items, labels, responses):
+    """The rows of items LEFT JOIN labels LEFT JOIN responses on key, from three selects each led by the key (items:
+    key, then its columns; labels and responses: key, then theirs), each read in the table's stored order, joined
+    here by key. On SQLite a join looks up each item's label and response by key: an index descent and a row fetch
+    per table in random key order (14 s of the report's 25 s of CPU over a million items, no ordering of the scan
+    helped); a plain scan reads each table's pages in order (~7 s for the three). Rows written together (an item's
+    label and response follow their items) meet within a few batches, so the rows waiting for their partners stay
+    few; in the worst case they are the whole campaign. Rows of other campaigns wait until the end, then are
+    dropped: the caller scans whole tables only when the campaign holds most of their rows. Order of the rows out
+    is not the items' order."""
+    nl, nr = len(labels.selected_columns) - 1, len(responses.selected_columns) - 1
+    no_label, no_response = (None,) * nl, (None,) * nr
+    waiting_items: dict = {}  # key -> [item columns, label columns or None, response columns or None]
+    waiting = ({}, {})  # labels', responses' columns by key, their item not read yet
+    for i, rows in _stream(conn, [items, labels, responses]):
+        if i == 0:
+            lw, rw = waiting
+            for row in rows:
+                key = row[0]
+                lab = lw.pop(key, None)
+                resp = rw.pop(key, None)
+                if lab is not None and resp is not None:
+                    yield row[1:] + resp + lab
+                else:
+                    waiting_items[key] = [row[1:], lab, resp]
+        else:
+            side = waiting[i - 1]
+            for row in rows:
+                key = row[0]
+                w = waiting_items.get(key)
+                if w is None:
+                    side[key] = row[1:]
+                    continue
+                w[i] = row[1:]
+                if w[3 - i] is not None:  # the other one is here too
+                    del waiting_items[key]
+                    yield w[0] + w[2] + w[1]
+    for w in waiting_items.values():
+        yield w[0] + (w[2] or no_response) + (w[1] or no_label)
+def _mostly(conn, campaign_id: str) -> bool:
+    """Whether the campaign's items are at least MOSTLY of the labels' and of the responses' rows (by their
+    largest rowid, read from the end of each table), so that scanning those whole tables (_merged) reads little
+    that is not the campaign's."""
+    n = conn.execute(select(func.count()).select_from(Item).where(Item.campaign_id == campaign_id)).scalar()
+    tables = [t.__table__.name for t in (Label, Response)]
+    most = max(conn.exec_driver_sql(f"SELECT coalesce(max(rowid), 0) FROM {t}").scalar() for t in tables)
+    return n > 0 and n >= MOSTLY * most
 
 
 def _truthy(v) -> bool:
@@ -131,22 +195,40 @@ def survey_cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], li
     costs: filled with model -> [cost, cached, paid] over every finished item (any kind), the figures of
     probe.spend.summary's cost query, so the report does not join the responses a second time. (Two threads
     reading two halves of the items were tried: on a busy 2-core machine they took more CPU and more time.)"""
+    costs = {} if costs is None else costs
+    collecting = gc.isenabled()
+    gc.disable()  # the loop makes millions of short-lived tuples: the cycle collector's passes over the growing
+    try:  # heap cost 1.5 s (join) to 6 s (_merged) per million rows, and nothing here makes cycles
+        return _cells(store, campaign_id, codes, costs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], list[int]], costs: dict) -> dict[tuple, Cell]:
     by_key: dict[str, Cell] = {}  # model, survey and question joined by SEP (one string per row, one hash)
     letters: dict[str, list] = {}  # stored letter-probability text -> decoded
     drops: dict = {}  # stored dropped-parameter list -> parsed
     kept = 0  # option vectors kept decoded, all questions together
-    costs = {} if costs is None else costs
     cell = Item.model + SEP + Item.source + SEP + Item.item_id
-    q = (select(cell, Item.kind, Item.sample, Item.status, Item.model, Response.cost, Response.cached,
-                Label.labeller_version, Label.label, Label.reason, Label.letter_mass,
-                Response.params["logprobs"].as_string(), Response.params["dropped"].as_string(),
-                cast(Label.option_probs, Text), cast(Label.letter_probs, Text))
-         .select_from(Item).outerjoin(Label, and_(Label.key == Item.key, Label.labeller == "answers"))
-         .outerjoin(Response, Response.key == Item.key)
-         .where(Item.campaign_id == campaign_id))
+    item_cols = (cell, Item.kind, Item.sample, Item.status, Item.model)
+    resp_cols = (Response.cost, Response.cached, Response.params["logprobs"].as_string(),
+                 Response.params["dropped"].as_string())
+    label_cols = (Label.labeller_version, Label.label, Label.reason, Label.letter_mass, cast(Label.option_probs, Text),
+                  cast(Label.letter_probs, Text))
     with store.engine.connect() as conn:
-        for (key, kind, sample, status, model, cost, cached, version, label, reason, mass, logprobs, dropped,
-             opts, lets) in _stream(conn, q):
+        if conn.dialect.name == "sqlite" and _mostly(conn, campaign_id):
+            rows = _merged(conn, select(Item.key, *item_cols).where(Item.campaign_id == campaign_id),
+                           select(Label.key, *label_cols).where(Label.labeller == "answers"),
+                           select(Response.key, *resp_cols))
+        else:
+            q = (select(*item_cols, *resp_cols, *label_cols)
+                 .select_from(Item).outerjoin(Label, and_(Label.key == Item.key, Label.labeller == "answers"))
+                 .outerjoin(Response, Response.key == Item.key)
+                 .where(Item.campaign_id == campaign_id))
+            rows = (row for _, batch in _stream(conn, [q]) for row in batch)
+        for (key, kind, sample, status, model, cost, cached, logprobs, dropped, version, label, reason, mass,
+             opts, lets) in rows:
             if status in ("done", "failed") and (cost is not None or cached):  # no response: nothing to add
                 m = costs.get(model)
                 if m is None:
