@@ -98,7 +98,10 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
             for data in qd.values():
                 for d in data.values():
                     d.option_probs, d.letter_probs = d.option_probs.tolist(), list(d.letter_probs)
-    refusals = _add_rows(surveys, individuals, qcache, pcache, rows, store.labels(campaign_id, kinds=kinds))
+    # no refusal or individual items (a survey campaign): no labels to read (on SQLite that join is driven from the
+    # campaign's items, one key lookup per survey item: ~2 s over a million)
+    labels = store.labels(campaign_id, kinds=kinds) if rows else {}
+    refusals = _add_rows(surveys, individuals, qcache, pcache, rows, labels)
     return surveys, refusals
 
 
