@@ -128,19 +128,18 @@ def _stream(conn, qs):
 
 
 def _merged(conn, items, labels, responses):
-    """The rows of items LEFT JOIN labels LEFT JOIN responses on key, from three selects each led by the key (items:
-    key, then its columns; labels and responses: key, then theirs), each read in the table's stored order, joined
-    here by key. On SQLite a join looks up each item's label and response by key: an index descent and a row fetch
+    """(item row, response row, label row) for each row of items LEFT JOIN labels LEFT JOIN responses on key (a
+    missing one all None), from three selects each led by the key, each read in the table's stored order, joined
+    here by key (the rows are handed on whole: no tuples built per row). On SQLite a join looks up each item's label and response by key: an index descent and a row fetch
     per table in random key order (14 s of the report's 25 s of CPU over a million items, no ordering of the scan
     helped); a plain scan reads each table's pages in order (~7 s for the three). Rows written together (an item's
     label and response follow their items) meet within a few batches, so the rows waiting for their partners stay
     few; in the worst case they are the whole campaign. Rows of other campaigns wait until the end, then are
     dropped: the caller scans whole tables only when the campaign holds most of their rows. Order of the rows out
     is not the items' order."""
-    nl, nr = len(labels.selected_columns) - 1, len(responses.selected_columns) - 1
-    no_label, no_response = (None,) * nl, (None,) * nr
-    waiting_items: dict = {}  # key -> [item columns, label columns or None, response columns or None]
-    waiting = ({}, {})  # labels', responses' columns by key, their item not read yet
+    no_label, no_response = (None,) * len(labels.selected_columns), (None,) * len(responses.selected_columns)
+    waiting_items: dict = {}  # key -> [item row, label row or None, response row or None]
+    waiting = ({}, {})  # labels', responses' rows by key, their item not read yet
     for i, rows in _stream(conn, [items, labels, responses]):
         if i == 0:
             lw, rw = waiting
@@ -149,23 +148,23 @@ def _merged(conn, items, labels, responses):
                 lab = lw.pop(key, None)
                 resp = rw.pop(key, None)
                 if lab is not None and resp is not None:
-                    yield row[1:] + resp + lab
+                    yield row, resp, lab
                 else:
-                    waiting_items[key] = [row[1:], lab, resp]
+                    waiting_items[key] = [row, lab, resp]
         else:
             side = waiting[i - 1]
             for row in rows:
                 key = row[0]
                 w = waiting_items.get(key)
                 if w is None:
-                    side[key] = row[1:]
+                    side[key] = row
                     continue
-                w[i] = row[1:]
+                w[i] = row
                 if w[3 - i] is not None:  # the other one is here too
                     del waiting_items[key]
-                    yield w[0] + w[2] + w[1]
+                    yield w[0], w[2], w[1]
     for w in waiting_items.values():
-        yield w[0] + (w[2] or no_response) + (w[1] or no_label)
+        yield w[0], w[2] or no_response, w[1] or no_label
 def _mostly(conn, campaign_id: str) -> bool:
     """Whether the campaign's items are at least MOSTLY of the labels' and of the responses' rows (by their
     largest rowid, read from the end of each table), so that scanning those whole tables (_merged) reads little
@@ -222,13 +221,14 @@ def _cells(store: Store, campaign_id: str, codes: dict[tuple[str, str], list[int
                            select(Label.key, *label_cols).where(Label.labeller == "answers"),
                            select(Response.key, *resp_cols))
         else:
-            q = (select(*item_cols, *resp_cols, *label_cols)
+            q = (select(Item.key, *item_cols, Item.key, *resp_cols, Item.key, *label_cols)
                  .select_from(Item).outerjoin(Label, and_(Label.key == Item.key, Label.labeller == "answers"))
                  .outerjoin(Response, Response.key == Item.key)
                  .where(Item.campaign_id == campaign_id))
-            rows = (row for _, batch in _stream(conn, [q]) for row in batch)
-        for (key, kind, sample, status, model, cost, cached, logprobs, dropped, version, label, reason, mass,
-             opts, lets) in rows:
+            i, r = 1 + len(item_cols), 2 + len(item_cols) + len(resp_cols)
+            rows = ((row[:i], row[i:r], row[r:]) for _, batch in _stream(conn, [q]) for row in batch)
+        for ((_, key, kind, sample, status, model), (_, cost, cached, logprobs, dropped),
+             (_, version, label, reason, mass, opts, lets)) in rows:
             if status in ("done", "failed") and (cost is not None or cached):  # no response: nothing to add
                 m = costs.get(model)
                 if m is None:
