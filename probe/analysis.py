@@ -100,11 +100,50 @@ def state_baselines(names: list[str]) -> list[str]:
     return [n for n in names if STATE_NAME.match(n)]
 
 
-def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot x n) counts: how often each sample appears in each bootstrap resample (rows sum to n)."""
-    idx = rng.integers(0, n, size=(n_boot, n))
-    flat = (np.arange(n_boot)[:, None] * n + idx).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+GROUPED = 2000  # from this many samples of a question, resampled_means may resample its distinct rows
+
+
+def resampled_means(rows: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot x columns) means of the rows over bootstrap resamples (n rows drawn with replacement).
+
+    With GROUPED samples or more of which at most a quarter differ (text answers, a simulator's fixed
+    distributions, at any campaign size), each distinct row's count in a resample is drawn instead, one multinomial
+    per replicate over the distinct rows: the same distribution of resampled means in O(distinct rows) per
+    replicate instead of O(n). Otherwise how often each sample appears in each resample (n draws of an index per
+    replicate): below GROUPED samples the draws the report always made, above it 32-bit draws."""
+    n = rows.shape[0]
+    if n >= GROUPED:
+        uniq, inv = _distinct_rows(rows)
+        if len(uniq) * 4 <= n:
+            counts = rng.multinomial(n, np.bincount(inv.ravel(), minlength=len(uniq)) / n, size=n_boot)
+            return counts @ uniq / n
+        # many distinct rows: each sample's count, from 32-bit indices (this path's own draws: half the work)
+        return _counted_means(rows, rng.integers(0, n, size=(n_boot, n), dtype=np.int32))
+    return _counted_means(rows, rng.integers(0, n, size=(n_boot, n)))
+
+
+def _counted_means(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Means of rows[idx[b]] per replicate b, as counts (bincount a block of replicates at a time) times rows."""
+    n_boot, n = idx.shape
+    out = np.empty((n_boot, rows.shape[1]))
+    step = max(1, 2_000_000 // n)
+    for s in range(0, n_boot, step):
+        block = idx[s:s + step]
+        m = len(block)
+        c = np.bincount((np.arange(m)[:, None] * n + block).ravel(), minlength=m * n).reshape(m, n)
+        out[s:s + m] = c @ rows / n
+    return out
+
+
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, each row's index among them): grouped by a random projection (a sort of n numbers, not of n
+    rows), checked exactly; np.unique over whole rows if two different rows ever shared a projection."""
+    h = rows @ np.random.default_rng(0).standard_normal(rows.shape[1])
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    uniq = rows[first]
+    if not np.array_equal(uniq[inv], rows):
+        uniq, inv = np.unique(rows, axis=0, return_inverse=True)
+    return uniq, inv.ravel()
 
 
 def votes(x: np.ndarray, atol: float = 1e-9) -> np.ndarray:
@@ -301,12 +340,12 @@ def analyze_question(s: QuestionSamples, populations: Mapping[str, np.ndarray | 
                 "kl_to_uniform_ci95": None, "a_bias_ci95": None, "modal_answer": None, "modal_share": None,
                 "modal_share_ci95": None}, None
     rng = np.random.default_rng([seed, zlib.crc32(q.id.encode())])
-    c = resample_counts(n, n_boot, rng)
     v = votes(x)
     letters = np.asarray(s.letters, dtype=float) if s.letters is not None and np.shape(s.letters) == x.shape else None
     # resampled means of the answers, the votes and the positions: one product (reads the counts once)
     cols = [x, v] + ([letters] if letters is not None else [])
-    all_means = np.split(c @ np.hstack(cols) / n, [k * (i + 1) for i in range(len(cols) - 1)], axis=1)
+    all_means = np.split(resampled_means(np.hstack(cols), n_boot, rng), [k * (i + 1) for i in range(len(cols) - 1)],
+                         axis=1)
     mean, means, loo = x.mean(axis=0), all_means[0], metrics.leave_one_out_means(x)
     uniform = np.full(k, 1.0 / k)
     r = _Q(q.id, n, {}, {}, {}, {})

@@ -205,8 +205,9 @@ def acceleration(deviations) -> float:
     pass the concatenated deviations, each group's scaled by its weight and by (n_g - 1) / n_g (the stratified
     form, Davison & Hinkley 1997, section 5.3)."""
     d = np.asarray(deviations, dtype=float).ravel()
-    s2 = float(np.sum(d * d))
-    return 0.0 if s2 <= 0 else float(np.sum(d ** 3) / (6.0 * s2 ** 1.5))
+    d2 = d * d
+    s2 = float(d2.sum())
+    return 0.0 if s2 <= 0 else float((d2 * d).sum() / (6.0 * s2 ** 1.5))  # d * d * d: not pow (10x slower)
 
 
 def jackknife_deviations(loo_values) -> np.ndarray:

@@ -27,6 +27,7 @@ does not fit a survey's questionnaire (us_2019 is for acs2019) is left out of th
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ class QuestionData:
     invalid: int = 0
     errors: int = 0
     pending: int = 0
-    letter_mass: list[float] = field(default_factory=list)  # per labelled answer that has one
+    mass_sum: float = 0.0  # letter mass summed over the labelled answers that have one
+    mass_n: int = 0
     invalid_reasons: Counter = field(default_factory=Counter)
     modes: Counter = field(default_factory=Counter)  # answer mode really used -> labelled answers
     fallback_to_text: int = 0  # logprobs asked, the answer read from the text
@@ -63,18 +65,65 @@ class QuestionData:
 
 
 def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None,
-            individuals: dict | None = None) -> tuple[dict, dict]:
+            individuals: dict | None = None, costs: dict | None = None) -> tuple[dict, dict]:
     """(survey data[model][survey][VAR] -> QuestionData, refusal rows[model][set] -> list of dicts).
 
     prompts: (questionnaires, prompt sets) by name, as campaigns.prompts_of gives them (the campaign's stored
     content); read from the store when not given. A whole-questionnaire item (kind "individual") adds each asked
     question's answer to that question's QuestionData, and, when `individuals` is given, its answers
-    ({VAR: code or None}) to individuals[model][survey] (a list); pending or failed individuals count nowhere."""
+    ({VAR: code or None}) to individuals[model][survey] (a list); pending or failed individuals count nowhere.
+
+    Survey items are read column-wise (probe.report_columns: one streamed select of plain columns, counted as they
+    pass, vectors into numpy arrays), the other kinds row by row as collect_rows does; the result equals collect_rows's (tests/integration/test_report_fast.py).
+    A question's samples are in sample order, survey items before individuals' turns. costs, when given, is filled
+    with the spend figures per model (report_columns.survey_cells), for probe.spend.summary."""
+    from probe import report_columns
+
     qcache, pcache = prompts or campaigns.prompts_of(store.campaign(campaign_id))
-    labels = store.labels(campaign_id)
+    codes = {(s, q.id): q.codes for s, qq in qcache.items() for q in qq.questions}
     surveys: dict = defaultdict(lambda: defaultdict(dict))
+    for (model, source, qid), c in report_columns.survey_cells(store, campaign_id, codes, costs).items():
+        q = qcache[source].question(qid)
+        d = surveys[model][source][q.id] = QuestionData(q)
+        d.option_probs, d.letter_probs = c.arrays(len(q.codes))
+        d.invalid, d.errors, d.pending = c.invalid, c.errors, c.pending
+        d.mass_sum, d.mass_n = c.mass_sum, c.mass_n
+        for reason, n in c.invalid_reasons.items():
+            d.invalid_reasons[reason_kind(reason)] += n
+        d.modes, d.fallback_to_text, d.dropped = c.modes, c.fallback_to_text, c.dropped
+    kinds = ("refusal", "individual")
+    rows = store.rows(campaign_id, kinds)
+    if any(item.kind == "individual" for item, _ in rows):  # turns are appended to the questions' vectors
+        for qd in surveys.values():
+            for data in qd.values():
+                for d in data.values():
+                    d.option_probs, d.letter_probs = d.option_probs.tolist(), list(d.letter_probs)
+    # no refusal or individual items (a survey campaign): no labels to read (on SQLite that join is driven from the
+    # campaign's items, one key lookup per survey item: ~2 s over a million)
+    labels = store.labels(campaign_id, kinds=kinds) if rows else {}
+    refusals = _add_rows(surveys, individuals, qcache, pcache, rows, labels)
+    return surveys, refusals
+
+
+def collect_rows(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = None,
+                 individuals: dict | None = None) -> tuple[dict, dict]:
+    """collect, row by row over ORM objects: the reference the column-wise path is tested against (and what
+    `PROBE_REPORT_ROWS=1 probe report` uses, for bench/report.py)."""
+    qcache, pcache = prompts or campaigns.prompts_of(store.campaign(campaign_id))
+    surveys: dict = defaultdict(lambda: defaultdict(dict))
+    refusals = _add_rows(surveys, individuals, qcache, pcache, store.rows(campaign_id), store.labels(campaign_id))
+    return surveys, refusals
+
+
+def _order(row) -> tuple:
+    """The order samples enter a question's vectors: survey items first, each (model, survey, question) by sample."""
+    item = row[0]
+    return item.kind != "survey", item.model, item.source, item.item_id, item.sample
+
+
+def _add_rows(surveys, individuals, qcache, pcache, rows, labels) -> dict:
     refusals: dict = defaultdict(lambda: defaultdict(list))
-    for item, resp in store.rows(campaign_id):
+    for item, resp in sorted(rows, key=_order):
         labs = labels.get(item.key, {})
         if item.kind == "individual":
             _add_individual(surveys, individuals, qcache[item.source], item, labs.get("individual"), resp)
@@ -106,7 +155,7 @@ def collect(store: Store, campaign_id: str, prompts: tuple[dict, dict] | None = 
                 "classifier": lab.labeller_version if lab else None, "gold": gold.label if gold else None,
                 "reason": lab.reason if lab else None,
             })
-    return surveys, refusals
+    return refusals
 
 
 def _add_individual(surveys, individuals, qq, item, lab, resp) -> None:
@@ -119,7 +168,8 @@ def _add_individual(surveys, individuals, qq, item, lab, resp) -> None:
         d = surveys[item.model][item.source].setdefault(q.id, QuestionData(q))
         d.modes[t["mode"]] += 1
         if t.get("letter_mass") is not None:
-            d.letter_mass.append(t["letter_mass"])
+            d.mass_sum += t["letter_mass"]
+            d.mass_n += 1
         if t["letter_probs"] is None:
             d.invalid += 1
             d.invalid_reasons[reason_kind(t.get("reason"))] += 1
@@ -145,7 +195,8 @@ def _how_read(d: QuestionData, lab, resp) -> None:
         d.fallback_to_text += 1
     d.dropped.update(dropped)
     if lab.letter_mass is not None:
-        d.letter_mass.append(lab.letter_mass)
+        d.mass_sum += lab.letter_mass
+        d.mass_n += 1
 
 
 def question_stats(d: QuestionData, baselines: dict[str, np.ndarray | None]) -> dict:
@@ -153,7 +204,7 @@ def question_stats(d: QuestionData, baselines: dict[str, np.ndarray | None]) -> 
     k = len(q.options)
     n_valid = len(d.option_probs)
     out = {"text": q.text, "n": n_valid + d.invalid, "invalid": d.invalid, "errors": d.errors,
-           "letter_mass": float(np.mean(d.letter_mass)) if d.letter_mass else None,
+           "letter_mass": d.mass_sum / d.mass_n if d.mass_n else None,
            "invalid_reasons": dict(d.invalid_reasons.most_common())}
     if n_valid == 0:
         return out | {"distribution": None, "position_shares": None, "a_bias": None, "normalized_entropy": None,
@@ -337,7 +388,17 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
           n_boot: int = analysis.N_BOOT, microdata: str | None = None, n_seeds: int | None = None) -> dict:
     """The report dict; states=True adds every available state table (NAME_ST) to the baselines. For a campaign of
     synthetic individuals (--mode individuals) each survey also gets `individuals`: the signal and discriminator
-    tests against the census microdata `microdata` names (else the first baseline with microdata)."""
+    tests against the census microdata `microdata` names (else the first baseline with microdata).
+    BLAS runs single-threaded meanwhile: the analysis makes thousands of small matrix products, for which OpenBLAS's
+    threads cost more than they give (4x slower on a busy 2-core machine)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return _build(store, campaign_id, baseline_names, states, n_boot, microdata, n_seeds)
+
+
+def _build(store: Store, campaign_id: str, baseline_names: list[str] | None, states: bool, n_boot: int,
+           microdata: str | None, n_seeds: int | None) -> dict:
     from probe import baselines as bl
     from probe import spend
 
@@ -348,7 +409,12 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
         names += [s for s in analysis.state_baselines(bl.available()) if s not in names]
     prompts = campaigns.prompts_of(c)  # what the campaign asked, not the files on disk now
     inds: dict = {}
-    surveys, refusals = collect(store, campaign_id, prompts, individuals=inds)
+    reference = os.environ.get("PROBE_REPORT_ROWS") == "1"  # the row-by-row reference, for bench/report.py
+    costs: dict | None = None if reference else {}
+    if reference:
+        surveys, refusals = collect_rows(store, campaign_id, prompts, individuals=inds)
+    else:
+        surveys, refusals = collect(store, campaign_id, prompts, individuals=inds, costs=costs)
     table = census_table(microdata, names) if spec.get("survey_mode") == "individuals" else None
     labeller = store.refusal_labeller(campaign_id) if refusals else None
     questionnaire_of = prompts[0]
@@ -361,7 +427,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
             "package_versions": c.package_versions,
             "prompt_drift": campaigns.drift(c),  # prompt files on disk that differ from what the campaign asked
         },
-        "cost": spend.summary(store, campaign_id),
+        "cost": spend.summary(store, campaign_id, costs=costs),
         "baselines": {},
         "models": {},
     }
@@ -384,8 +450,7 @@ def build(store: Store, campaign_id: str, baseline_names: list[str] | None = Non
                 if q.id in qdata:
                     qs[q.id] = question_stats(qdata[q.id], {b: base.vector_for(q) for b, base in loaded.items()})
             per_q, summary = analysis.analyze_survey(
-                {v: analysis.QuestionSamples(d.question, d.matrix(), _letters(d)) for v, d in qdata.items()
-                 if v in qs},
+                {v: analysis.QuestionSamples(qdata[v].question, qdata[v].matrix(), _letters(qdata[v])) for v in qs},
                 {b: {q.id: base.vector_for(q) for q in qq.questions} for b, base in loaded.items()}, n_boot=n_boot)
             for v, extra in per_q.items():
                 qs[v].update(extra)

@@ -9,23 +9,27 @@ from probe.store import Store
 from probe.store.schema import Campaign, Item, Response
 
 
-def summary(store: Store, campaign_id: str, progress: list[tuple] | None = None) -> dict:
+def summary(store: Store, campaign_id: str, progress: list[tuple] | None = None, costs: dict | None = None) -> dict:
     """{total, by_model: {model: {cost, done, paid, cached, pending, cost_per_1000_items, projected_rest}},
     cost_per_1000_items, projected_rest, cached, cache_allowed, max_cost}. Costs in USD; a model's projected
     rest is its pending items at its mean cost per paid response so far (None before any was paid).
     progress: store.progress_by's rows when the caller has them (counts come from that index-only scan; costs
-    join responses of finished items only, never every pending item of a big campaign)."""
+    join responses of finished items only, never every pending item of a big campaign). costs: model -> (cost,
+    cached, paid) over the finished items' responses when the caller has summed them (probe.report_columns)."""
     progress = store.progress_by(campaign_id) if progress is None else progress
     with store.session() as s:
         spec = s.scalar(select(Campaign.spec).where(Campaign.id == campaign_id)) or {}
-        q = (select(Item.model, func.sum(Response.cost),
-                    func.sum(case((Response.cached.is_(True), 1), else_=0)),
-                    func.sum(case((Response.cost.is_not(None) & (Item.status == "done")
-                                   & ~Response.cached.is_(True), 1), else_=0)))
-             .join(Response, Response.key == Item.key)
-             .where(Item.campaign_id == campaign_id, Item.status.in_(("done", "failed")))
-             .group_by(Item.model))
-        rows = s.execute(q).all()
+        if costs is not None:
+            rows = [(m, *v) for m, v in costs.items()]
+        else:
+            q = (select(Item.model, func.sum(Response.cost),
+                        func.sum(case((Response.cached.is_(True), 1), else_=0)),
+                        func.sum(case((Response.cost.is_not(None) & (Item.status == "done")
+                                       & ~Response.cached.is_(True), 1), else_=0)))
+                 .join(Response, Response.key == Item.key)
+                 .where(Item.campaign_id == campaign_id, Item.status.in_(("done", "failed")))
+                 .group_by(Item.model))
+            rows = s.execute(q).all()
     by: dict[str, dict] = {}
     for model, _kind, _source, status, n in progress:
         m = by.setdefault(model, {"cost": 0.0, "done": 0, "paid": 0, "cached": 0, "pending": 0})

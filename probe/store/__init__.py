@@ -297,24 +297,27 @@ class Store:
                 keys = [r["key"] for r in results if r["status"] == status]
                 s.execute(update(Item).where(Item.key.in_(keys)).values(status=status, attempts=Item.attempts + 1))
 
-    def rows(self, campaign_id: str, kind: str | None = None):
-        """(Item, Response | None, Label | None for the given labeller) rows for reports."""
+    def rows(self, campaign_id: str, kind: str | tuple[str, ...] | None = None):
+        """(Item, Response | None) rows for reports; kind: one item kind or several."""
         with self.session() as s:
             q = (select(Item, Response).outerjoin(Response, Response.key == Item.key)
                  .where(Item.campaign_id == campaign_id))
             if kind:
-                q = q.where(Item.kind == kind)
+                q = q.where(Item.kind.in_((kind,) if isinstance(kind, str) else kind))
             return s.execute(q).all()
 
     def labels(self, campaign_id: str, labeller: str | None = None,
-               refusal_version: str | None = None) -> dict[str, dict[str, Label]]:
-        """key -> labeller -> Label. Refusal labels ("refusal") are one labeller's: `refusal_version`, by default the
-        campaign's chosen one (refusal_labeller); where that labeller gave no label and names a fallback (an LLM
-        judge whose call failed), the fallback's row stands in, so its labeller_version says who labelled."""
+               refusal_version: str | None = None, kinds: tuple[str, ...] | None = None) -> dict[str, dict[str, Label]]:
+        """key -> labeller -> Label (of the items of those kinds when given). Refusal labels ("refusal") are one
+        labeller's: `refusal_version`, by default the campaign's chosen one (refusal_labeller); where that labeller
+        gave no label and names a fallback (an LLM judge whose call failed), the fallback's row stands in, so its
+        labeller_version says who labelled."""
         if labeller in (None, REFUSAL):
             refusal_version = refusal_version or self.refusal_labeller(campaign_id)
         with self.session() as s:
             q = select(Label).join(Item, Item.key == Label.key).where(Item.campaign_id == campaign_id)
+            if kinds:
+                q = q.where(Item.kind.in_(kinds))
             if labeller:
                 q = q.where(Label.labeller == labeller)
             q = q.where(or_(Label.labeller != REFUSAL, Label.labeller_version == refusal_version))
