@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 def _preload(**_) -> None:
     # litellm (~5 s to import) loaded once in the worker before its pool forks, not in each pool process at its first
     # task (a scheduled audit run would start that much late); beat, which imports this module too, does not need it
-    from probe import models  # noqa: F401
+    from probe import models
+
+    models.preload()
 
 
 def _broker() -> str:
