@@ -172,18 +172,20 @@ class LocalModel:
         (to float rounding, ~1e-6)."""
         ids = [tuple(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in self._prompts(conversations)]
         out: list = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: ids[i])
         with self.infer_lock, self.torch.inference_mode():
-            for i in sorted(range(len(ids)), key=lambda i: ids[i]):
-                out[i] = self._next_token_cached(ids[i], max(top_ks[i], 1), letters)
+            for j, i in enumerate(order):  # the next prompt's shared prefix is kept from the first that has it
+                ahead = _common_prefix(ids[i], ids[order[j + 1]]) if j + 1 < len(order) else 0
+                out[i] = self._next_token_cached(ids[i], max(top_ks[i], 1), letters, ahead)
         return out
 
-    def _next_token_cached(self, ids: tuple, top_k: int, letters: str):
+    def _next_token_cached(self, ids: tuple, top_k: int, letters: str, ahead: int = 0):
         key = (ids, top_k, letters)
         if key in self._memo:
             self._memo.move_to_end(key)
             return self._memo[key]
         torch = self.torch
-        keep, cache = self._shared_prefix(ids)
+        keep, cache = self._shared_prefix(ids, ahead)
         self.tokens_run += len(ids) - keep
         out = self.model(input_ids=torch.tensor([ids[keep:]]), past_key_values=cache, use_cache=cache is not None,
                          logits_to_keep=1)
@@ -196,9 +198,10 @@ class LocalModel:
             self._memo.popitem(last=False)
         return answer
 
-    def _shared_prefix(self, ids: tuple) -> tuple[int, object]:
+    def _shared_prefix(self, ids: tuple, ahead: int = 0) -> tuple[int, object]:
         """(n, the key-value cache of ids[:n]) for the longest kept prefix of this prompt, first keeping a longer one
-        where it shares one with a recent prompt: the system prompt, then a question's text. (0, None): none."""
+        where it shares one with a recent prompt or the next one (`ahead` tokens): the system prompt, then a
+        question's text. (0, None): none."""
         from transformers import DynamicCache
 
         keep, cache = 0, None
@@ -207,10 +210,11 @@ class LocalModel:
                 keep, cache = len(prefix), self._shared[prefix]
         if cache is not None:
             self._shared.move_to_end(ids[:keep])
-        common = max((_common_prefix(r, ids) for r in self._recent), default=0)
-        common = min(common, len(ids) - 1)  # at least one token of its own, whose logits are the answer
-        self._recent.append(ids)
-        if common - keep >= MIN_SHARED_TOKENS:  # a new shared prefix: extend the kept one to it, keep both
+        shared = {min(n, len(ids) - 1) for n in [ahead] + [_common_prefix(r, ids) for r in self._recent]}
+        self._recent.append(ids)  # each shared length (at least one token left, whose logits are the answer) is a
+        for common in sorted(shared):  # level kept in turn: the system prompt, then the question's text
+            if common - keep < MIN_SHARED_TOKENS:
+                continue
             base = copy.deepcopy(cache) if cache is not None else DynamicCache()
             self.model(input_ids=self.torch.tensor([ids[keep:common]]), past_key_values=base, use_cache=True,
                        logits_to_keep=1)

@@ -15,16 +15,16 @@ def test_prefix_caching_gives_the_letter_probabilities_of_a_whole_forward_pass()
     lm = local_model.get("smollm2-135m")
     acs = questionnaires.load("acs2019")
     assert len(acs.questions) == 25
-    shown = [s for q in acs.questions for s in (plan.permutation(q, "fixed", 0), plan.permutation(q, "random", 1),
-                                                 list(reversed(plan.permutation(q, "fixed", 0))))]
-    qs = [q for q in acs.questions for _ in range(3)]
+    # two answer orders a question (a random one and its reverse): different first options, a shared question text
+    shown = [s for q in acs.questions for r in [plan.permutation(q, "random", 1)] for s in (r, r[::-1])]
+    qs = [q for q in acs.questions for _ in range(2)]
     convs = [render.survey_messages(q, s, "paper") for q, s in zip(qs, shown)]
     lm._shared.clear(), lm._recent.clear(), lm._memo.clear()
     before = lm.tokens_run
     fast = lm.next_token_each(convs, [5] * len(convs))
     total = sum(len(lm.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in lm._prompts(convs))
     # the system prompt and each question's text ran once, not once per answer order
-    assert lm.tokens_run - before < 0.6 * total
+    assert lm.tokens_run - before < 0.75 * total  # 0.67 here; 1.0 without the caches
     for conv, (top, letters), s in zip(convs, fast, shown):
         (ref_top, ref_letters), = lm.next_token([conv], 5)  # the whole prompt in one forward pass, no cache
         assert set(letters) == set(ref_letters)
@@ -33,5 +33,5 @@ def test_prefix_caching_gives_the_letter_probabilities_of_a_whole_forward_pass()
         assert [t for t, _ in top[:2]] == [t for t, _ in ref_top[:2]]
         assert [v for _, v in top] == pytest.approx([v for _, v in ref_top], abs=1e-4)
     # a repeated prompt (samples of a fixed order) is answered again, identically
-    again = lm.next_token_each(convs[:3], [5] * 3)
-    assert again == fast[:3]
+    again = lm.next_token_each(convs[:4], [5] * 4)
+    assert again == fast[:4]
