@@ -40,6 +40,16 @@ def lookup(store: Store, cache_key: str) -> dict | None:
         return s.scalar(select(CachedResponse.completion).where(CachedResponse.key == cache_key))
 
 
+def lookup_many(store: Store, keys: list[str]) -> dict[str, dict]:
+    """key -> cached completion, for those of the keys the cache holds."""
+    out: dict[str, dict] = {}
+    with store.session() as s:
+        for i in range(0, len(keys), 500):
+            q = select(CachedResponse.key, CachedResponse.completion).where(CachedResponse.key.in_(keys[i:i + 500]))
+            out.update(s.execute(q).all())
+    return out
+
+
 def stats(store: Store) -> dict:
     """Entries per model with their age range, and responses served from the cache."""
     with store.session() as s:

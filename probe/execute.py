@@ -59,13 +59,22 @@ def _messages(ctx: CampaignContext, item: Item) -> list[dict]:
     return render.probe_messages(ctx.probesets[item.source].prompt(item.item_id).text)
 
 
-async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
-               limiter: limits.Limiter | None = None) -> dict:
-    """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget."""
+@dataclass
+class _Request:
+    """What one (non-individual) item sends, and its response-cache key (None: not cached)."""
+
+    spec: ModelSpec
+    survey: bool
+    want_lp: bool
+    max_tokens: int
+    msgs: list[dict]
+    params: dict
+    cache_key: str | None
+
+
+def _request(ctx: CampaignContext, item: Item, store: Store | None) -> _Request:
     from probe import models  # litellm is imported on first use only
 
-    if item.kind == "individual":
-        return await _individual(ctx, item, store, gate, limiter)
     spec = ctx.models[item.model]
     mode = ctx.spec.answer_mode
     survey = item.kind == "survey"
@@ -73,14 +82,45 @@ async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gat
     max_tokens = _answer_tokens(spec, mode) if survey else spec.refusal_max_tokens()
     msgs = _messages(ctx, item)
     params = sent_params(spec, models.call_params(spec, seed=item.seed, max_tokens=max_tokens, logprobs=want_lp))
+    # Offline models (local/, sim/) cost nothing and answer at once: never cached.
+    cache_key = None if models.is_offline(spec.id) or store is None else cache.key(params, msgs)
+    return _Request(spec, survey, want_lp, max_tokens, msgs, params, cache_key)
+
+
+PREFETCH = 512  # items whose requests are built, and looked up in the response cache, together
+
+
+def _prefetch(store: Store, items: list[Item]) -> dict[str, tuple[_Request, dict | None]]:
+    """key -> (the item's request, its cached answer or None) for the items (individuals excepted): the cache is
+    read in one query (not a query and a thread hop per item)."""
+    reqs = {it.key: _request(context(store, it.campaign_id), it, store) for it in items if it.kind != "individual"}
+    wanted = [r.cache_key for it, r in ((it, reqs.get(it.key)) for it in items)
+              if r is not None and r.cache_key and context(store, it.campaign_id).spec.cache]
+    hits = cache.lookup_many(store, wanted)
+    return {k: (r, hits.get(r.cache_key) if r.cache_key else None) for k, r in reqs.items()}
+
+
+async def _one(ctx: CampaignContext, item: Item, store: Store | None = None, gate: "_StateGate | None" = None,
+               limiter: limits.Limiter | None = None,
+               prepared: tuple[_Request, dict | None] | None = None) -> dict:
+    """One item's call (or cached answer) and labels. Without a store there is no cache; without a gate, no budget.
+    prepared: the item's request and cached answer, as process() read them for a window of its items."""
+    from probe import models  # litellm is imported on first use only
+
+    if item.kind == "individual":
+        return await _individual(ctx, item, store, gate, limiter)
+    mode = ctx.spec.answer_mode
+    req = prepared[0] if prepared else _request(ctx, item, store)
+    spec, survey, want_lp, max_tokens, msgs, params = (req.spec, req.survey, req.want_lp, req.max_tokens, req.msgs,
+                                                       dict(req.params))
     response = {"messages": msgs, "params": params, "raw_text": None, "top_logprobs": None, "finish_reason": None,
                 "usage": None, "cost": None, "latency_s": None, "error": None, "error_kind": None,
                 "attempts": item.attempts + 1, "reported_model": None, "system_fingerprint": None,
                 "cached": False}
-    # Offline models (local/, sim/) cost nothing and answer at once: never cached.
-    cache_key = None if models.is_offline(spec.id) or store is None else cache.key(params, msgs)
+    cache_key = req.cache_key
     c = None
-    if cache_key and ctx.spec.cache and (hit := await asyncio.to_thread(cache.lookup, store, cache_key)):
+    if cache_key and ctx.spec.cache and (hit := prepared[1] if prepared
+                                         else await asyncio.to_thread(cache.lookup, store, cache_key)):
         c = models.Completion(text=hit["raw_text"], finish_reason=hit["finish_reason"], usage=hit["usage"] or {},
                               top_logprobs=[tuple(t) for t in hit["top_logprobs"]] if hit["top_logprobs"] else None,
                               cost=0.0, letter_probs=hit.get("letter_probs"))  # paid once, when it was made
@@ -277,6 +317,22 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
         items = [it for it in items if it.key in mine]
         if not items:
             return {}
+    position = {it.key: i for i, it in enumerate(items)}
+    ready: dict[str, tuple[_Request, dict | None]] = {}
+    filling = asyncio.Lock()
+
+    async def prepared(it: Item) -> tuple[_Request, dict | None] | None:
+        """The item's request and cached answer, read with the next PREFETCH items (taken from the queue in order)
+        the first time one of them is missing: a window at a time, so a million-item run holds no million requests."""
+        if it.kind == "individual":
+            return None
+        if it.key not in ready:
+            async with filling:
+                if it.key not in ready:
+                    i = position[it.key]
+                    ready.update(await asyncio.to_thread(_prefetch, store, items[i:i + PREFETCH]))
+        return ready.pop(it.key, None)
+
     queue: asyncio.Queue = asyncio.Queue()
     for it in items:
         queue.put_nowait(it)
@@ -321,7 +377,7 @@ async def process(store: Store, keys: list[str], concurrency: int = 16,
             except asyncio.QueueEmpty:
                 break
             ctx = context(store, it.campaign_id)
-            r = await _one(ctx, it, store, gate, limiter)
+            r = await _one(ctx, it, store, gate, limiter, await prepared(it))
             if r["status"] == "held":  # over budget: left pending (its lease is released below) for a resume
                 continue
             if r["status"] == "retry":

@@ -22,6 +22,7 @@ import math
 import os
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from probe.spec import ModelSpec
@@ -67,7 +68,7 @@ class _ModelState:
     tat_t: float = 0.0  # when the token budget has room again
     cool: float = 0.0  # no call starts before this (a 429's Retry-After)
     holders: dict[str, float] = field(default_factory=dict)  # holder -> expiry
-    grants: list[float] = field(default_factory=list)  # start times in the last minute
+    grants: deque = field(default_factory=deque)  # start times in the last minute, oldest first
     info: dict = field(default_factory=dict)
 
 
@@ -133,7 +134,9 @@ class LocalLimiter(Limiter):
                 st.tat_t = max(st.tat_t, at) + tokens * 60.0 / tpm
             if maxc:
                 st.holders[holder] = at + hold_s
-            st.grants = [g for g in st.grants if g > now - 60] + [at]
+            while st.grants and st.grants[0] <= now - 60:  # not a new list per call: ~6,000 at 100 calls/s
+                st.grants.popleft()
+            st.grants.append(at)
             if at > now:
                 await asyncio.sleep(at - now)
                 cooling, late = st.cool > time.monotonic(), missed(at, rpm, tries)

@@ -21,7 +21,7 @@ def _preload(**_) -> None:
     # task (a scheduled audit run would start that much late); beat, which imports this module too, does not need it
     from probe import models
 
-    models.preload()
+    models.warm()  # and what LiteLLM imports at its first call
 
 
 def _broker() -> str:

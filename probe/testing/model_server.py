@@ -34,6 +34,10 @@ request named) and ``--fingerprint FP`` adds ``system_fingerprint``; ``POST /con
 ``{"report_model", "fingerprint", "refusal_rate", "a_bias"}`` changes them at run time (a provider swapping the model
 behind the same name), ``GET /config`` shows them; ``set_config()`` posts from Python.
 
+Plain mode: ``--plain`` serves the same answers, faults and latency as a plain server does: a thread per
+connection and no keep-alive (HTTP/1.0, ``Connection: close``: the client opens a new connection per request), like
+a simple Python/Flask development server. bench/peers.py measures clients against it.
+
 Run: ``python -m probe.testing.model_server --host 127.0.0.1 --port 0`` prints
 ``READY http://127.0.0.1:PORT`` once listening. ``running_server()`` does that in a subprocess.
 """
@@ -186,20 +190,18 @@ class ModelServer:
         self.fault_counts = dict.fromkeys(faults.MODES, 0)  # requests answered by a stretch, per mode
         self.log: list[tuple[float, int]] = []  # (arrival unix time, status) per chat request, for GET /requests
 
+    def routes(self) -> dict[tuple[str, str], Any]:
+        return {("POST", "/v1/chat/completions"): self.chat, ("POST", "/chat/completions"): self.chat,
+                ("GET", "/v1/models"): self.models, ("GET", "/models"): self.models,
+                ("GET", "/stats"): self.get_stats, ("GET", "/requests"): self.get_requests,
+                ("GET", "/authorizations"): self.get_authorizations, ("POST", "/reset"): self.reset,
+                ("POST", "/faults"): self.post_faults, ("GET", "/faults"): self.get_faults,
+                ("POST", "/config"): self.post_config, ("GET", "/config"): self.get_config}
+
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.chat)
-        app.router.add_post("/chat/completions", self.chat)
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/models", self.models)
-        app.router.add_get("/stats", self.get_stats)
-        app.router.add_get("/requests", self.get_requests)
-        app.router.add_get("/authorizations", self.get_authorizations)
-        app.router.add_post("/reset", self.reset)
-        app.router.add_post("/faults", self.post_faults)
-        app.router.add_get("/faults", self.get_faults)
-        app.router.add_post("/config", self.post_config)
-        app.router.add_get("/config", self.get_config)
+        for (method, path), handler in self.routes().items():
+            app.router.add_route(method, path, handler)
         return app
 
     def _config_view(self) -> dict[str, Any]:
@@ -433,6 +435,69 @@ async def serve(host: str, port: int, config: ServerConfig) -> None:
         await runner.cleanup()
 
 
+class _PlainRequest:
+    """What the handlers read of an aiohttp request (headers, JSON body), from a plain server's request."""
+
+    def __init__(self, headers: Any, body: bytes) -> None:
+        self.headers, self._body = headers, body
+
+    async def json(self) -> Any:
+        return json.loads(self._body)
+
+
+def serve_plain(host: str, port: int, config: ServerConfig) -> None:
+    """The same server as a plain one: a thread per connection, one request per connection (HTTP/1.0, then
+    `Connection: close`), like a simple Python/Flask development server. The answers, faults and latency are the
+    aiohttp server's (its handlers run on one event loop thread; each connection's thread waits for its answer)."""
+    import http.server
+    import threading
+
+    routes = ModelServer(config).routes()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # no keep-alive: the client opens a connection per request
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no access log
+            pass
+
+        def _handle(self) -> None:
+            handler = routes.get((self.command, self.path.split("?", 1)[0]))
+            if handler is None:
+                self.send_error(404)
+                return
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            resp = asyncio.run_coroutine_threadsafe(handler(_PlainRequest(self.headers, body)), loop).result()
+            self.send_response(resp.status)
+            for k, v in resp.headers.items():
+                if k.lower() not in ("content-length", "content-type"):
+                    self.send_header(k, v)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(resp.body)
+
+        do_GET = do_POST = _handle
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128  # werkzeug's listen backlog: 32 clients connecting at once are not refused
+
+    httpd = Server((host, port), Handler)
+    print(f"READY http://{host}:{httpd.server_address[1]}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m probe.testing.model_server", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -454,6 +519,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="share of survey prompts answered with no option letter in the top logprobs")
     ap.add_argument("--report-model", default=None, help="the `model` field answered (default: the request's)")
     ap.add_argument("--fingerprint", default=None, help="system_fingerprint answered (default: none)")
+    ap.add_argument("--plain", action="store_true",
+                    help="a plain server: a thread per connection and no keep-alive (Connection: close)")
     return ap.parse_args(argv)
 
 
@@ -467,7 +534,10 @@ def main(argv: list[str] | None = None) -> None:
         report_model=args.report_model, fingerprint=args.fingerprint,
         prompt_tokens=args.prompt_tokens,
     )
-    asyncio.run(serve(args.host, args.port, config))
+    if args.plain:
+        serve_plain(args.host, args.port, config)
+    else:
+        asyncio.run(serve(args.host, args.port, config))
 
 
 def set_config(base_url: str, **values: Any) -> dict[str, Any]:
@@ -482,14 +552,17 @@ def set_config(base_url: str, **values: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def running_server(host: str = "127.0.0.1", startup_timeout: float = 20.0,
-                   **options: float | int | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+                   **options: float | int | bool | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start the server in a subprocess; yield (base_url, popen); terminate it on exit.
 
-    Options map to flags: ``latency=0.2`` -> ``--latency 0.2``, ``p_hang=0.1`` -> ``--p-hang 0.1``.
+    Options map to flags: ``latency=0.2`` -> ``--latency 0.2``, ``p_hang=0.1`` -> ``--p-hang 0.1``; a flag
+    without a value (``plain=True`` -> ``--plain``) is given when true.
     """
     cmd = [sys.executable, "-m", "probe.testing.model_server", "--host", host, "--port", "0"]
     for name, value in options.items():
-        if value is not None:
+        if value is True:
+            cmd.append(f"--{name.replace('_', '-')}")
+        elif value is not None and value is not False:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     # Make the package importable whatever the caller's working directory.
     env = dict(os.environ)

@@ -94,3 +94,22 @@ def test_budget_flags_fail_in_one_line(tmp_path):
     cid, _ = campaigns.create(store, spec, "embedded")
     r = run_probe("resume", cid, "--max-cost", "0", "--db", db)
     assert r.returncode == 2 and "--max-cost must be above 0" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cache_read_in_windows_serves_exactly_what_it_holds(tmp_path, server, monkeypatch):
+    """process() reads the cache a window of items at a time (execute.PREFETCH): with windows of 7 over 50 items
+    and 20 entries removed, a rerun calls exactly those 20 and serves the other 30."""
+    from sqlalchemy import delete, select
+
+    from probe.store.schema import CachedResponse
+
+    monkeypatch.setattr("probe.execute.PREFETCH", 7)
+    store = Store(f"sqlite:///{tmp_path / 'probe.db'}")
+    first = campaign(store, server)
+    assert calls(server) == 50 and store.progress(first) == {"done": 50}
+    with store.session.begin() as s:
+        gone = list(s.scalars(select(CachedResponse.key).order_by(CachedResponse.key).limit(20)))
+        s.execute(delete(CachedResponse).where(CachedResponse.key.in_(gone)))
+    again = campaign(store, server)
+    assert calls(server) == 20 and store.progress(again) == {"done": 50}
+    assert report.build(store, again, n_boot=20)["cost"]["cached"] == 30
