@@ -170,8 +170,9 @@ class LocalLimiter(Limiter):
 
     async def reserve(self, campaign_id: str, usd: float, cap: float, spent) -> bool:
         b = self.budgets.get(campaign_id)
-        if b is None:
-            b = self.budgets[campaign_id] = {"spent": round(await asyncio.to_thread(spent) * NANO), "reserved": 0}
+        if b is None:  # after the await another call may have opened it (and reserved): keep that one
+            total = round(await asyncio.to_thread(spent) * NANO)
+            b = self.budgets.setdefault(campaign_id, {"spent": total, "reserved": 0})
         est = math.ceil(usd * NANO)
         if b["spent"] + b["reserved"] + est > round(cap * NANO):
             return False

@@ -1,9 +1,10 @@
 """The only module that imports litellm (lazily, on first use): model calls, retries, checks. Offline models
 (`local/`, `sim/`) are routed to probe.offline before litellm is touched.
 
-Retries are LiteLLM's: `num_retries` reaches the OpenAI-compatible client, which retries 408/409/429/5xx,
-timeouts and connection errors with exponential backoff and honours Retry-After. What still fails is
-classified as transient (worth another round later) or permanent (auth, bad request: stored, not retried).
+A failed call is classified as transient (429, 5xx, timeouts, connection errors: worth another try) or permanent
+(auth, bad request: stored, not retried). Campaign calls retry in probe.calls (the shared limiter must see every
+429); `complete_texts` retries here. `num_retries` is still passed to LiteLLM, but LiteLLM's own HTTP handler (used
+for openai/, see below) does not retry by it, so no caller relies on it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import gc
 import importlib
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -344,11 +346,18 @@ def complete_texts(model_id: str, conversations: list[list[dict]], api_base: str
 
         async def one(messages: list[dict]) -> str | Exception:
             async with gate:
-                try:
-                    c = await acall(spec, messages, seed=0, max_tokens=64, logprobs=False, timeout=timeout, num_retries=4)
-                except CallError as e:
-                    return e
-                return c.text or ""
+                for attempt in range(RETRIES + 1):
+                    try:
+                        c = await acall(spec, messages, seed=0, max_tokens=64, logprobs=False, timeout=timeout,
+                                        num_retries=0)
+                        return c.text or ""
+                    except CallError as e:
+                        if e.kind != "transient" or attempt == RETRIES:
+                            return e
+                        # Retry-After when the server gives one, else jittered exponential backoff
+                        await asyncio.sleep(e.retry_after if e.retry_after is not None
+                                            else min(0.5 * 2 ** attempt, 8.0) * (0.5 + random.random()))
+            raise AssertionError("unreachable")
 
         return list(await asyncio.gather(*(one(m) for m in conversations)))
 
@@ -356,6 +365,7 @@ def complete_texts(model_id: str, conversations: list[list[dict]], api_base: str
 
 
 _sync_loop: asyncio.AbstractEventLoop | None = None
+RETRIES = 4  # complete_texts: tries after the first, on transient errors
 
 
 def _short(e: Exception) -> str:

@@ -102,6 +102,23 @@ def test_local_budget_reserves_and_settles():
     assert b["spent"] == pytest.approx(0.3) and b["reserved"] == pytest.approx(0.7)
 
 
+def test_local_budget_opened_by_concurrent_first_calls_keeps_every_reservation():
+    """The first calls of a campaign read its spend from the store in a thread; one that opens the budget after
+    another did must not replace it (it lost that call's reservation: test_spend_embedded passed its cap in CI)."""
+    lim = limits.LocalLimiter()
+
+    def spent() -> float:
+        time.sleep(0.05)  # the store's query: both first calls wait here together
+        return 0.1
+
+    async def main():
+        got = await asyncio.gather(*(lim.reserve("c", 0.4, 1.0, spent) for _ in range(3)))
+        return sorted(got), lim.budget("c")
+
+    got, b = asyncio.run(main())
+    assert got == [False, True, True] and b["reserved"] == pytest.approx(0.8) and b["spent"] == pytest.approx(0.1)
+
+
 def test_cache_key_is_every_sent_parameter_and_the_messages():
     base = {"model": "openai/x", "api_base": None, "temperature": 1.0, "max_tokens": 8, "seed": 1,
             "logprobs": True, "top_logprobs": 20, "sent": ["temperature"], "dropped": []}
