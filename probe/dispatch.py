@@ -52,10 +52,10 @@ def run_embedded(store: Store, campaign_id: str, concurrency: int,
     A new (queued) campaign is started here; a paused or cancelled one is left as it is (tasks skip its items)."""
     store.set_state(campaign_id, "running", None, only_from=("queued",), mode="embedded")
     keys = store.keys(campaign_id, "pending")
-    if keys and any(m.get("id", "").split("/", 1)[0] not in ("local", "sim")
-                    for m in (store.campaign(campaign_id).spec or {}).get("models", [])):
-        from probe import models
+    from probe import models  # litellm itself only on first use
 
+    if keys and any(not models.is_offline(m.get("id", ""))
+                    for m in (store.campaign(campaign_id).spec or {}).get("models", [])):
         models.warm()  # LiteLLM's first-call imports, once, before the fork
     if processes <= 1 or len(keys) < 2 * processes:
         done = failed = 0

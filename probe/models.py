@@ -369,4 +369,5 @@ RETRIES = 4  # complete_texts: tries after the first, on transient errors
 
 
 def _short(e: Exception) -> str:
-    return f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    """The exception's type and the first line of its message (cut at 300 characters; some have none)."""
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"

@@ -11,10 +11,9 @@ import time
 
 from probe import sim
 from probe.errors import ProbeError
-from probe.models import CallError, Completion
+from probe.models import CallError, Completion, _short
 from probe.spec import ModelSpec
 
-PROVIDERS = ("local", "sim")
 ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
@@ -24,10 +23,15 @@ def check(spec: ModelSpec) -> None:
     if provider == "sim":
         sim.parse(name)
         return
+    _require_local(name)
+
+
+def _require_local(name: str) -> None:
     from probe import local_model
 
     if name not in local_model.MODELS:
-        raise ProbeError(f"unknown local model '{spec.id}' (available: {', '.join('local/' + n for n in local_model.MODELS)})")
+        raise ProbeError(f"unknown local model 'local/{name}' (available: "
+                         f"{', '.join('local/' + n for n in local_model.MODELS)})")
 
 
 async def acall(spec: ModelSpec, messages: list[dict], params: dict) -> Completion:
@@ -42,7 +46,7 @@ async def acall(spec: ModelSpec, messages: list[dict], params: dict) -> Completi
     except ProbeError as e:
         raise CallError("permanent", str(e)) from None
     except Exception as e:  # noqa: BLE001 - a model that fails here fails the same way on retry
-        raise CallError("permanent", f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
+        raise CallError("permanent", _short(e)) from None
     cost = None
     if spec.price_in is not None or spec.price_out is not None:
         from probe.models import cost_of
@@ -108,10 +112,7 @@ def _batcher(key: tuple, fn) -> _Batcher:
 
 
 async def _local(name: str, messages: list[dict], params: dict):
-    from probe import local_model
-
-    if name not in local_model.MODELS:
-        raise ProbeError(f"unknown local model 'local/{name}'")
+    _require_local(name)
     max_tokens = params.get("max_tokens") or 256
     want_lp = bool(params.get("logprobs"))
     k = max(params.get("top_logprobs") or 1, 1)
