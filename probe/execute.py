@@ -94,9 +94,8 @@ def _prefetch(store: Store, items: list[Item]) -> dict[str, tuple[_Request, dict
     """key -> (the item's request, its cached answer or None) for the items (individuals excepted): the cache is
     read in one query (not a query and a thread hop per item)."""
     reqs = {it.key: _request(context(store, it.campaign_id), it, store) for it in items if it.kind != "individual"}
-    wanted = [r.cache_key for it, r in ((it, reqs.get(it.key)) for it in items)
-              if r is not None and r.cache_key and context(store, it.campaign_id).spec.cache]
-    hits = cache.lookup_many(store, wanted)
+    hits = cache.lookup_many(store, [r.cache_key for it in items if (r := reqs.get(it.key)) and r.cache_key
+                                     and context(store, it.campaign_id).spec.cache])
     return {k: (r, hits.get(r.cache_key) if r.cache_key else None) for k, r in reqs.items()}
 
 
